@@ -1,0 +1,32 @@
+"""layertracer: where inside a language model is a task decided?
+
+Public API::
+
+    from layertracer import RunConfig, trace
+    results = trace("smollm2-135m", "capitals", RunConfig())
+    results.save("runs/demo")
+
+Layer convention: a model with ``L`` blocks has ``L+1`` layer states; state 0 is the
+embedding output (input of block 1), state ``i`` the residual stream after block ``i``.
+"""
+
+__version__ = "0.1.0"
+
+from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
+from layertracer.errors import LayerTracerError
+from layertracer.models import LoadedModel, load_model
+from layertracer.results import Results, load
+from layertracer.trace import trace
+
+__all__ = [
+    "LayerTracerError",
+    "LoadedModel",
+    "ParticleConfig",
+    "Results",
+    "RunConfig",
+    "VulnerabilityConfig",
+    "__version__",
+    "load",
+    "load_model",
+    "trace",
+]

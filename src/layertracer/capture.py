@@ -1,0 +1,192 @@
+"""Forward hooks as context managers: always removed, even when the forward raises.
+
+Layer convention (DESIGN §1): a model with ``L`` blocks has ``L+1`` layer states;
+state ``0`` is the input of block 1 (the embedding output), state ``i`` the residual
+stream after block ``i``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+Slot = int | str  # where a block receives its residual input: positional index or kwarg
+
+
+def first_tensor(output: object) -> torch.Tensor | None:
+    """Returns the first tensor of a module output (Tensor, tuple, list or ModelOutput)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            if isinstance(item, torch.Tensor):
+                return item
+    return None
+
+
+def replace_first_tensor(output: object, new: torch.Tensor) -> object:
+    """Returns ``output`` with its first tensor replaced by ``new`` (same container type)."""
+    if isinstance(output, torch.Tensor):
+        return new
+    if isinstance(output, dict):
+        key = next(k for k, v in output.items() if isinstance(v, torch.Tensor))
+        output[key] = new
+        return output
+    items = list(output)
+    index = next(i for i, v in enumerate(items) if isinstance(v, torch.Tensor))
+    items[index] = new
+    return type(output)(items) if isinstance(output, tuple) else items
+
+
+def get_slot(args: tuple, kwargs: dict, slot: Slot) -> torch.Tensor:
+    """Reads the residual input of a block call."""
+    return args[slot] if isinstance(slot, int) else kwargs[slot]
+
+
+def with_slot(args: tuple, kwargs: dict, slot: Slot, value: torch.Tensor) -> tuple[tuple, dict]:
+    """Returns ``(args, kwargs)`` with the residual input replaced by ``value``."""
+    if isinstance(slot, int):
+        return (*args[:slot], value, *args[slot + 1 :]), kwargs
+    return args, {**kwargs, slot: value}
+
+
+@dataclass
+class BlockCapture:
+    """What every block received and returned in one clean forward.
+
+    Attributes:
+        residual_in: Per block, a clone of its residual input. ``[batch, seq, d]``
+        inputs: Per block, ``(args, kwargs)`` exactly as called (when kept).
+        outputs: Per block, the first tensor of its output. ``[batch, seq, d]``
+    """
+
+    residual_in: list[torch.Tensor | None] = field(default_factory=list)
+    inputs: list[tuple[tuple, dict] | None] = field(default_factory=list)
+    outputs: list[torch.Tensor | None] = field(default_factory=list)
+
+    def states(self) -> list[torch.Tensor]:
+        """The ``L+1`` layer states: the residual input of every block, then the last output.
+
+        Inputs are cloned when captured, so an in-place edit inside a later block cannot
+        change a recorded state.
+        """
+        return [*self.residual_in, self.outputs[-1]]
+
+
+@contextlib.contextmanager
+def capture_blocks(
+    blocks: Sequence[nn.Module], slot: Slot, keep_inputs: bool = True
+) -> Iterator[BlockCapture]:
+    """Records each block's residual input, call arguments and output.
+
+    Args:
+        blocks: The ``L`` blocks in order.
+        slot: Residual slot of the blocks' calls.
+        keep_inputs: Also keep every block's full call arguments (replay needs them).
+    """
+    n = len(blocks)
+    record = BlockCapture([None] * n, [None] * n, [None] * n)
+
+    def pre_hook(index: int) -> Callable:
+        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+            residual = get_slot(args, kwargs, slot).clone()
+            record.residual_in[index] = residual
+            if keep_inputs:
+                record.inputs[index] = with_slot(args, dict(kwargs), slot, residual)
+
+        return hook
+
+    def post_hook(index: int) -> Callable:
+        def hook(_module: nn.Module, _args: tuple, output: object) -> None:
+            record.outputs[index] = first_tensor(output)
+
+        return hook
+
+    with hooks_removed() as handles:
+        for i, block in enumerate(blocks):
+            handles.append(block.register_forward_pre_hook(pre_hook(i), with_kwargs=True))
+            handles.append(block.register_forward_hook(post_hook(i)))
+        yield record
+
+
+@contextlib.contextmanager
+def edit_state(
+    blocks: Sequence[nn.Module],
+    slot: Slot,
+    layer: int,
+    edit: Callable[[torch.Tensor], torch.Tensor],
+) -> Iterator[None]:
+    """Replaces layer state ``layer`` by ``edit(state)`` during the forwards in the block.
+
+    Layer 0 edits the residual input of block 1; layer ``i >= 1`` edits block ``i``'s output.
+    """
+
+    def pre_hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        return with_slot(args, kwargs, slot, edit(get_slot(args, kwargs, slot)))
+
+    def post_hook(_module: nn.Module, _args: tuple, output: object) -> object:
+        return replace_first_tensor(output, edit(first_tensor(output)))
+
+    with hooks_removed() as handles:
+        if layer == 0:
+            handles.append(blocks[0].register_forward_pre_hook(pre_hook, with_kwargs=True))
+        else:
+            handles.append(blocks[layer - 1].register_forward_hook(post_hook))
+        yield
+
+
+@contextlib.contextmanager
+def hooks_removed() -> Iterator[list]:
+    """Yields a list for hook handles; every handle in it is removed on exit."""
+    handles: list = []
+    try:
+        yield handles
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def forward(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    keep: torch.Tensor | None = None,
+) -> tuple[object, bool]:
+    """Calls the model without a cache; ``keep`` limits logits to those positions if supported.
+
+    Args:
+        model: The causal LM.
+        input_ids: ``[batch, seq]`` token ids.
+        attention_mask: ``[batch, seq]`` 1 for real tokens.
+        keep: Sorted sequence positions whose logits are needed (``None``: all).
+
+    Returns:
+        The model output, and whether its logits hold only the ``keep`` positions.
+    """
+    params = inspect.signature(model.forward).parameters
+    kwargs: dict = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if "use_cache" in params:
+        kwargs["use_cache"] = False
+    kept = keep is not None and "logits_to_keep" in params
+    if kept:
+        kwargs["logits_to_keep"] = keep
+    return model(**kwargs), kept
+
+
+def model_logprobs(
+    model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, last: torch.Tensor
+) -> torch.Tensor:
+    """The model's own float32 log-probs at each row's position ``last``. ``[batch, vocab]``"""
+    keep = torch.unique(last)  # sorted
+    output, kept = forward(model, input_ids, attention_mask, keep)
+    logits = output.logits if hasattr(output, "logits") else first_tensor(output)
+    column = torch.searchsorted(keep, last) if kept else last
+    rows = logits[torch.arange(len(last), device=logits.device), column.to(logits.device)]
+    return torch.log_softmax(rows.float(), dim=-1)

@@ -1,0 +1,31 @@
+"""The exceptions layertracer raises on bad input or an unsupported model.
+
+Every error a user can cause is a :class:`LayerTracerError`; the CLI prints its
+message on one line and exits with status 2. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class LayerTracerError(Exception):
+    """Base class: a problem the user can fix (bad input, unsupported model)."""
+
+
+class ConfigError(LayerTracerError):
+    """An option value is invalid (e.g. mask ratio outside (0, 1))."""
+
+
+class TaskError(LayerTracerError):
+    """A task suite or task file is missing, empty or malformed."""
+
+
+class ModelError(LayerTracerError):
+    """A model spec cannot be resolved or loaded."""
+
+
+class AnatomyError(LayerTracerError):
+    """The model's blocks, final norm or unembedding could not be found."""
+
+
+class FidelityError(LayerTracerError):
+    """The logit lens of the last layer does not reproduce the model's output."""

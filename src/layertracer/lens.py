@@ -1,0 +1,60 @@
+"""The logit lens: ``log_softmax(T(unembed(final_norm(h_i))))`` in float32 (DESIGN §1).
+
+Computed only at the rows that are needed (each prompt's last real token), one layer at
+a time, so ``[layers, batch, seq, vocab]`` is never materialised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from layertracer.anatomy import Anatomy
+
+
+def gather_rows(hidden: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """Row ``last[b]`` of every sequence. ``[batch, seq, d], [batch] -> [batch, d]``"""
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last.to(hidden.device)]
+
+
+def lens_logprobs(anatomy: Anatomy, rows: torch.Tensor) -> torch.Tensor:
+    """Lens log-probs of hidden rows. ``[n, d] -> [n, vocab]`` float32."""
+    logits = anatomy.logits(rows[:, None, :])[:, 0]  # norms see [n, 1, d], like a sequence
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+@dataclass
+class Trajectories:
+    """Per-prompt, per-layer lens readouts of one batch.
+
+    Attributes:
+        target_prob: Probability of the target token. ``[batch, L+1]``
+        top1: Lens argmax token. ``[batch, L+1]``
+        final_logprobs: Lens log-probs at the last layer. ``[batch, vocab]``
+    """
+
+    target_prob: torch.Tensor
+    top1: torch.Tensor
+    final_logprobs: torch.Tensor
+
+
+def trajectories(
+    anatomy: Anatomy, states: list[torch.Tensor], last: torch.Tensor, targets: torch.Tensor
+) -> Trajectories:
+    """Lens readout of every layer state at each prompt's last real token.
+
+    Args:
+        anatomy: The model's parts.
+        states: ``L+1`` layer states. each ``[batch, seq, d]``
+        last: Index of each prompt's last real token. ``[batch]``
+        targets: Target token ids. ``[batch]``
+    """
+    probs, top1 = [], []
+    logprobs = None
+    for state in states:
+        logprobs = lens_logprobs(anatomy, gather_rows(state, last))  # [batch, vocab]
+        index = targets.to(logprobs.device)[:, None]
+        probs.append(logprobs.gather(1, index)[:, 0].exp())
+        top1.append(logprobs.argmax(dim=-1))
+    return Trajectories(torch.stack(probs, 1).cpu(), torch.stack(top1, 1).cpu(), logprobs)

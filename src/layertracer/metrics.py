@@ -1,0 +1,57 @@
+"""Pure metric functions: divergences and rank statistics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """Jensen–Shannon divergence in bits between rows of two log-prob tensors.
+
+    ``JS(p, q) = ½ KL(p‖m) + ½ KL(q‖m)``, ``m = (p + q) / 2``, log base 2, computed in
+    float64. Symmetric; ``JS(p, p) = 0``.
+
+    Args:
+        logp: Log-probabilities. ``[..., vocab]``
+        logq: Log-probabilities, same shape.
+
+    Returns:
+        JS per row, in [0, 1]. ``[...]``
+    """
+    logp, logq = logp.double(), logq.double()
+    logm = torch.logaddexp(logp, logq) - math.log(2.0)
+    kl_pm = torch.where(logp > -math.inf, logp.exp() * (logp - logm), 0.0).sum(-1)
+    kl_qm = torch.where(logq > -math.inf, logq.exp() * (logq - logm), 0.0).sum(-1)
+    js = (0.5 * kl_pm + 0.5 * kl_qm) / math.log(2.0)
+    return js.clamp(0.0, 1.0)
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (average ranks for ties), in [-1, 1]; nan if constant."""
+    ra, rb = _ranks(a), _ranks(b)
+    return pearson(ra, rb)
+
+
+def pearson(a: Sequence[float], b: Sequence[float]) -> float:
+    """Pearson correlation, in [-1, 1]; nan if either input is constant."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # constant: centring would leave rounding noise
+        return math.nan
+    x, y = x - x.mean(), y - y.mean()
+    denom = math.sqrt(float((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / denom) if denom > 0 else math.nan
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v), dtype=np.float64)
+    ranks[order] = np.arange(len(v), dtype=np.float64)
+    for value in np.unique(v):  # average ranks over ties
+        tie = v == value
+        ranks[tie] = ranks[tie].mean()
+    return ranks

@@ -1,0 +1,168 @@
+"""Perturbing a layer state: which dims, how, and the clean statistics it needs (DESIGN §1).
+
+Dims of layer ``i`` under seed ``s``: ``k = round(r·d)`` dims drawn without replacement by
+``numpy.random.default_rng([s, i])`` from the allowed channels, sorted; the same dims for
+every prompt of the run. Modes: ``zero`` sets them to 0; ``mean`` to the per-dim clean mean;
+``gaussian`` adds noise with the per-dim clean std (the noise of prompt ``n`` is drawn from
+``default_rng([s, i, n])``, so it does not depend on batching).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from layertracer.config import VulnerabilityConfig
+
+
+def num_masked(ratio: float, d: int) -> int:
+    """``k = round(r·d)`` (half up), at least 1."""
+    return max(1, math.floor(ratio * d + 0.5))
+
+
+def mask_dims(seed: int, layer: int, d: int, k: int, exclude: Sequence[int] = ()) -> list[int]:
+    """The ``k`` masked dims of ``(seed, layer)``, drawn from channels not in ``exclude``."""
+    banned = set(exclude)
+    pool = np.array([c for c in range(d) if c not in banned], dtype=np.int64)
+    rng = np.random.default_rng([seed, layer])
+    chosen = rng.choice(len(pool), size=min(k, len(pool)), replace=False)
+    return sorted(int(c) for c in pool[chosen])
+
+
+class ActivationStats:
+    """Running per-layer, per-channel sums over the run's real (non-pad) tokens."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum: torch.Tensor | None = None  # [L+1, d] float64
+        self.sumsq: torch.Tensor | None = None
+        self.sumabs: torch.Tensor | None = None
+
+    def update(self, states: list[torch.Tensor], mask: torch.Tensor) -> None:
+        """Adds one batch. states: ``L+1`` x ``[batch, seq, d]``; mask: ``[batch, seq]``."""
+        real = mask.bool().to(states[0].device)
+        rows = torch.stack([s[real].double() for s in states])  # [L+1, n_real, d]
+        add = (rows.sum(1), (rows * rows).sum(1), rows.abs().sum(1))
+        if self.sum is None:
+            self.sum, self.sumsq, self.sumabs = (t.cpu() for t in add)
+        else:
+            self.sum += add[0].cpu()
+            self.sumsq += add[1].cpu()
+            self.sumabs += add[2].cpu()
+        self.count += int(real.sum())
+
+    def mean(self) -> torch.Tensor:
+        """Per-layer, per-dim mean. ``[L+1, d]``"""
+        return self.sum / self.count
+
+    def std(self) -> torch.Tensor:
+        """Per-layer, per-dim population std. ``[L+1, d]``"""
+        return (self.sumsq / self.count - self.mean() ** 2).clamp_min(0).sqrt()
+
+    def mean_abs(self) -> torch.Tensor:
+        """Per-layer, per-dim mean ``|h|``. ``[L+1, d]``"""
+        return self.sumabs / self.count
+
+
+def massive_dims(mean_abs: torch.Tensor, ratio: float) -> list[int]:
+    """Channels whose mean ``|h|`` exceeds ``ratio ×`` the median channel's at some layer."""
+    median = mean_abs.median(dim=1, keepdim=True).values  # [L+1, 1]
+    hit = (mean_abs > ratio * median).any(dim=0)
+    return [int(c) for c in torch.nonzero(hit).flatten()]
+
+
+@dataclass(frozen=True)
+class MaskPlan:
+    """The dims masked for every ``(seed, layer)`` and the clean statistics modes need.
+
+    Attributes:
+        dims: ``dims[s][i]`` masked dims for seed index ``s``, layer ``i``.
+        mean: Per-layer, per-dim clean mean (``mean`` mode). ``[L+1, d]``
+        std: Per-layer, per-dim clean std (``gaussian`` mode). ``[L+1, d]``
+    """
+
+    seeds: tuple[int, ...]
+    dims: list[list[list[int]]]
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def plan_masks(
+    cfg: VulnerabilityConfig,
+    stats: ActivationStats,
+    num_layers: int,
+    d: int,
+    massive: Sequence[int],
+) -> MaskPlan:
+    """Draws every ``(seed, layer)`` mask; ``protect_massive=auto`` excludes massive channels."""
+    k = num_masked(cfg.mask_ratio, d)
+    exclude = massive if cfg.protect_massive == "auto" else ()
+    dims = [[mask_dims(s, i, d, k, exclude) for i in range(num_layers + 1)] for s in cfg.seeds]
+    return MaskPlan(cfg.seeds, dims, stats.mean().float(), stats.std().float())
+
+
+def perturb(
+    state: torch.Tensor,
+    layer: int,
+    plan: MaskPlan,
+    cfg: VulnerabilityConfig,
+    last: torch.Tensor,
+    prompt_index: Sequence[int],
+) -> torch.Tensor:
+    """The state perturbed under every seed, seeds stacked: ``[B, T, d] -> [S·B, T, d]``.
+
+    Args:
+        state: Clean layer state of one batch.
+        layer: Its layer index ``i``.
+        plan: Masks and statistics.
+        cfg: Mode and positions.
+        last: Each prompt's last real position. ``[B]``
+        prompt_index: Each row's index in the run (for batch-independent noise).
+    """
+    rows = _position_mask(state, cfg.positions, last)[..., None]  # [B, T, 1] bool
+    out = []
+    for s_index, seed in enumerate(plan.seeds):
+        dims = torch.tensor(plan.dims[s_index][layer], device=state.device)
+        h = state.clone()
+        old = h[..., dims]  # [B, T, k]
+        new = _masked_values(old, dims, layer, seed, plan, cfg.mask_mode, prompt_index)
+        h[..., dims] = torch.where(rows, new, old)
+        out.append(h)
+    return torch.cat(out, dim=0)
+
+
+def _position_mask(state: torch.Tensor, positions: str, last: torch.Tensor) -> torch.Tensor:
+    batch, seq = state.shape[:2]
+    if positions == "all":
+        return torch.ones(batch, seq, dtype=torch.bool, device=state.device)
+    rows = torch.zeros(batch, seq, dtype=torch.bool, device=state.device)
+    rows[torch.arange(batch), last.to(state.device)] = True
+    return rows
+
+
+def _masked_values(
+    values: torch.Tensor,
+    dims: torch.Tensor,
+    layer: int,
+    seed: int,
+    plan: MaskPlan,
+    mode: str,
+    prompt_index: Sequence[int],
+) -> torch.Tensor:
+    """Replacement values of the masked dims. ``[B, T, k]``"""
+    if mode == "zero":
+        return torch.zeros_like(values)
+    if mode == "mean":
+        return plan.mean[layer, dims.cpu()].to(values)[None, None, :].expand_as(values)
+    std = plan.std[layer, dims.cpu()]
+    noise = [_noise(seed, layer, n, values.shape[1], std) for n in prompt_index]
+    return values + torch.stack(noise).to(values)
+
+
+def _noise(seed: int, layer: int, prompt: int, seq: int, std: torch.Tensor) -> torch.Tensor:
+    rng = np.random.default_rng([seed, layer, prompt])
+    return torch.from_numpy(rng.standard_normal((seq, len(std)))).float() * std[None, :]

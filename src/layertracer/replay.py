@@ -1,0 +1,95 @@
+"""Suffix replay (DESIGN §3): run only blocks ``i+1..L`` from an edited layer-``i`` state.
+
+A clean forward captures every block's call arguments; replay calls the blocks directly,
+reusing all captured arguments but the residual one. Several edited copies (seeds) are
+stacked on the batch dimension: captured tensors whose first dimension is the batch size
+are repeated, broadcastable ones stay. The hooked full pass is the fallback and baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from layertracer.anatomy import Anatomy
+from layertracer.capture import (
+    BlockCapture,
+    edit_state,
+    first_tensor,
+    forward,
+    hooks_removed,
+    with_slot,
+)
+
+
+def _repeat(value: object, batch: int, factor: int) -> object:
+    """Repeats batch-major tensors inside ``value`` ``factor`` times along dim 0."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() >= 2 and value.shape[0] == batch and factor > 1:
+            return value.repeat(factor, *([1] * (value.dim() - 1)))
+        return value
+    if isinstance(value, tuple):
+        return tuple(_repeat(v, batch, factor) for v in value)
+    if isinstance(value, list):
+        return [_repeat(v, batch, factor) for v in value]
+    if isinstance(value, dict):
+        return {k: _repeat(v, batch, factor) for k, v in value.items()}
+    return value
+
+
+class SuffixRunner:
+    """Replays the blocks after a layer, from the call arguments of one clean batch."""
+
+    def __init__(self, anatomy: Anatomy, capture: BlockCapture) -> None:
+        self.blocks = anatomy.blocks
+        self.slot = anatomy.slot
+        self.inputs = capture.inputs
+        self.batch = capture.outputs[0].shape[0]
+        self._cache: dict[int, list[tuple[tuple, dict]]] = {}
+
+    def _inputs(self, factor: int) -> list[tuple[tuple, dict]]:
+        if factor not in self._cache:
+            self._cache = {  # keep one expansion alive at a time
+                factor: [_repeat(call, self.batch, factor) for call in self.inputs]
+            }
+        return self._cache[factor]
+
+    def run(self, layer: int, state: torch.Tensor) -> torch.Tensor:
+        """The final state (layer ``L``) from state ``layer``. ``[F·B, T, d] -> [F·B, T, d]``"""
+        inputs = self._inputs(state.shape[0] // self.batch)
+        hidden = state
+        for j in range(layer, len(self.blocks)):  # block j+1 consumes layer state j
+            args, kwargs = with_slot(*inputs[j], self.slot, hidden)
+            hidden = first_tensor(self.blocks[j](*args, **kwargs))
+        return hidden
+
+
+def full_pass(
+    model: nn.Module,
+    anatomy: Anatomy,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    layer: int,
+    edit: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """The final state of a whole hooked forward in which state ``layer`` is ``edit(state)``.
+
+    ``edit`` receives the state of the (possibly repeated) batch and may return a batch of
+    the same size. Logits are limited to one position where the model allows it.
+    """
+    final: list[torch.Tensor] = []
+    with edit_state(anatomy.blocks, anatomy.slot, layer, edit), hooks_removed() as handles:
+        handles.append(
+            anatomy.blocks[-1].register_forward_hook(
+                lambda _m, _a, out: final.append(first_tensor(out))
+            )
+        )
+        forward(
+            model,
+            input_ids,
+            attention_mask,
+            keep=torch.zeros(1, dtype=torch.long, device=input_ids.device),
+        )
+    return final[-1]

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny random models of any architecture, and a small task.
+
+Nothing here touches the network: the hub is forced offline.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import functools
+
+import pytest
+
+from layertracer.models import LoadedModel, wrap
+from layertracer.tasks import Task, TaskItem, load_task
+from layertracer.tiny import build_tiny
+
+# Output transforms hide under near-zero logits with default tiny configs; these make a
+# missing transform show (ARCHITECTURES.md: identity is off by nats then).
+TRANSFORM_OVERRIDES = {
+    "gemma2": {"final_logit_softcapping": 2.0},
+    "granite": {"logits_scaling": 4.0},
+    "cohere": {"logit_scale": 4.0},
+}
+
+
+@functools.cache
+def tiny(model_type: str, seed: int = 0) -> LoadedModel:
+    """A cached tiny random model with a large init so output transforms matter."""
+    overrides = {"initializer_range": 0.2, **TRANSFORM_OVERRIDES.get(model_type, {})}
+    model, tokenizer = build_tiny(model_type, seed=seed, overrides=overrides)
+    return wrap(model, tokenizer, f"tiny:{model_type}")
+
+
+@pytest.fixture
+def tiny_llama() -> LoadedModel:
+    """A tiny random Llama."""
+    return tiny("llama")
+
+
+@pytest.fixture(scope="session")
+def small_task() -> Task:
+    """Six capitals items of different lengths, with subjects."""
+    items = load_task("capitals").items
+    longer = TaskItem(
+        "long", "Everyone knows that the capital city of France is", " Paris", "France"
+    )
+    return Task("small", "test", (*items[:5], longer))

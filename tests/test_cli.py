@@ -1,0 +1,164 @@
+"""The command line: every bad input is one line on stderr and exit 2; a run writes files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from layertracer import cli, models
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Runs ``layertracer ARGS``; returns (exit code, stdout, stderr)."""
+    try:
+        cli.main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _file(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+BAD_TASKS = {
+    "bad_json.jsonl": (
+        '{"prompt": "a", "target": " b"}\n{"prompt": "c", "target": " d"}\n{oops\n',
+        ":3:",
+    ),
+    "no_target.jsonl": ('{"prompt": "a", "target": " b"}\n{"prompt": "c"}\n', ":2:"),
+    "empty_target.jsonl": ('{"prompt": "a", "target": ""}\n', ":1:"),
+    "empty.jsonl": ("", "empty"),
+    "no_column.csv": ("prompt,answer\nThe capital of France is, Paris\n", "target"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TASKS))
+def test_bad_task_file_exits_2_with_line_number(name, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(models, "load_model", _no_model_load)
+    text, expected = BAD_TASKS[name]
+    code, _, err = run_cli(
+        [
+            "run",
+            "--model",
+            "tiny:llama",
+            "--task",
+            _file(tmp_path, name, text),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capsys,
+    )
+    assert code == 2
+    assert expected in err
+    _assert_one_line(err)
+
+
+BAD_OPTIONS = [
+    ["--mask-ratio", "0"],
+    ["--mask-ratio", "1.5"],
+    ["--seeds", "a,b"],
+    ["--seeds", "0,0"],
+    ["--dtype", "float8"],
+    ["--mask-mode", "ones"],
+    ["--positions", "first"],
+    ["--methods", "lens,magic"],
+    ["--batch-size", "0"],
+    ["--delta", "2"],
+    ["--max-prompts", "0"],
+    ["--protect-massive", "always"],
+    ["--model", "tiny:lama"],
+    ["--model", "/no/such/model/dir"],
+    ["--task", "no_such_suite"],
+    ["--batch-size", "many"],
+]
+
+
+@pytest.mark.parametrize("extra", BAD_OPTIONS, ids=lambda a: " ".join(a))
+def test_bad_option_exits_2_with_one_line(extra, tmp_path, capsys) -> None:
+    args = ["run", "--model", "tiny:llama", "--task", "capitals", "--out", str(tmp_path / "o")]
+    code, _, err = run_cli([*args, *extra], capsys)
+    assert code == 2, err
+    _assert_one_line(err)
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_unknown_tiny_type_suggests_names(tmp_path, capsys) -> None:
+    code, _, err = run_cli(["run", "--model", "tiny:lama", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "llama" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_exits_2(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(models, "load_model", _no_model_load)
+    code, _, err = run_cli(
+        ["run", "--device", "cuda", "--model", "tiny:llama", "--out", str(tmp_path)], capsys
+    )
+    assert code == 2 and "cuda" in err.lower()
+    _assert_one_line(err)
+
+
+def test_out_that_is_a_file_is_left_alone(tmp_path, capsys) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    code, _, err = run_cli(["run", "--model", "tiny:llama", "--out", str(target)], capsys)
+    assert code == 2 and "not a directory" in err
+    assert target.read_text() == "keep me"
+
+
+def test_run_writes_results_and_summary(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(
+        [
+            "run",
+            "--model",
+            "tiny:llama",
+            "--task",
+            "capitals",
+            "--max-prompts",
+            "5",
+            "--seeds",
+            "0,1",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["prompts"]) == 5 and data["config"]["vulnerability"]["seeds"] == [0, 1]
+    assert (out / "prompts.csv").exists()
+    assert "vulnerable layer" in stdout and str(out / "results.json") in stdout.replace("\n", "")
+
+
+def test_tasks_json_and_validate(tmp_path, capsys) -> None:
+    code, stdout, _ = run_cli(["tasks", "--json"], capsys)
+    suites = json.loads(stdout)
+    assert code == 0 and any(s["name"] == "capitals" and s["items"] >= 50 for s in suites)
+    bad = _file(tmp_path, "bad.jsonl", '{"prompt": "x"}\n{"target": " y"}\n')
+    code, _, err = run_cli(["tasks", "validate", bad], capsys)
+    assert code == 2 and ":1:" in err and ":2:" in err
+
+
+def test_inspect_json(capsys) -> None:
+    code, stdout, _ = run_cli(["inspect", "--model", "tiny:jamba", "--json"], capsys)
+    info = json.loads(stdout)
+    assert code == 0 and info["num_layers"] == len(info["blocks"]) == 4
+    assert {b["type"].split("+")[0] for b in info["blocks"]} == {"attention", "mamba"}
+
+
+def _no_model_load(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("options and the task must be validated before the model is loaded")
+
+
+def _assert_one_line(err: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and lines[0].startswith("error:")

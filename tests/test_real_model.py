@@ -1,0 +1,54 @@
+"""End to end on the bundled real model, SmolLM2-135M (30-layer Llama).
+
+The first load dequantises the GGUF (~40 s) and caches the weights; later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from layertracer import RunConfig, VulnerabilityConfig, trace
+from layertracer.cli import main
+from layertracer.tasks import Task, TaskItem
+
+ITEMS = (
+    TaskItem("france", "The capital of France is", " Paris", "France"),
+    TaskItem("japan", "The capital of Japan is", " Tokyo", "Japan"),
+    TaskItem("italy", "The capital of Italy is", " Rome", "Italy"),
+    TaskItem("egypt", "The capital of Egypt is", " Cairo", "Egypt"),
+)
+
+
+def test_smollm2_capital_of_france() -> None:
+    cfg = RunConfig(batch_size=4, vulnerability=VulnerabilityConfig(seeds=(0, 1)))
+    results = trace("smollm2-135m", Task("real", "test", ITEMS), cfg)
+    france = results.prompts[0]
+    assert results.model["num_layers"] == 30 and results.model["model_type"] == "llama"
+    assert results.lens["fidelity_max_abs_err"] < 1e-3
+    assert france["target_token"] == " Paris" and france["correct"]
+    assert france["final_prob"] > 0.3
+    assert france["particle_layer"] is not None and 1 <= france["particle_layer"] <= 30
+    v = results.vulnerability
+    assert v["path"] == "replay" and v["replay_max_abs_err"] < 1e-4
+    # DESIGN §1: channel 507 of SmolLM2 reaches ~400x the median channel's magnitude.
+    assert 507 in v["massive_dims"]
+
+
+@pytest.mark.slow
+def test_default_run_is_the_demo(tmp_path) -> None:  # noqa: ANN001
+    """``layertracer run`` with no options analyses smollm2-135m on capitals under ./runs/."""
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run"])
+    finally:
+        os.chdir(cwd)
+    assert exit_info.value.code in (0, None)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    data = json.loads((run_dir / "results.json").read_text())
+    assert data["model"]["spec"] == "smollm2-135m" and data["task"]["name"] == "capitals"
+    assert data["accuracy"] > 0.3

@@ -1,0 +1,39 @@
+"""The target-token rule uses the model's own tokenizer (DESIGN §1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from layertracer.errors import TaskError
+from layertracer.targets import encode
+from layertracer.tiny import tiny_tokenizer
+
+
+def test_target_is_first_new_token_of_prompt_plus_answer() -> None:
+    tok = tiny_tokenizer()
+    enc = encode(tok, "The capital of France is", " Paris")
+    full = tok("The capital of France is Paris")["input_ids"]
+    assert list(enc.input_ids) == tok("The capital of France is")["input_ids"]
+    assert enc.target_id == full[len(enc.input_ids)]
+    assert enc.warning is None and list(enc.answer_ids) == full[len(enc.input_ids) :]
+
+
+def test_leading_space_matters() -> None:
+    tok = tiny_tokenizer()
+    with_space = encode(tok, "The capital of France is", " Paris").target_id
+    assert with_space == tok(" Paris", add_special_tokens=False)["input_ids"][0]
+
+
+def test_merge_across_boundary_falls_back_with_warning() -> None:
+    tok = tiny_tokenizer()
+    prompt, answer = "The capital of France is Par", "is"
+    merged = tok(prompt + answer)["input_ids"]
+    assert merged[: len(tok(prompt)["input_ids"])] != tok(prompt)["input_ids"], "test needs a merge"
+    enc = encode(tok, prompt, answer, "x")
+    assert enc.warning and "'x'" in enc.warning
+    assert enc.target_id == tok(answer, add_special_tokens=False)["input_ids"][0]
+
+
+def test_empty_answer_is_an_error() -> None:
+    with pytest.raises(TaskError):
+        encode(tiny_tokenizer(), "prompt", "")
