@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from layertracer.errors import ModelError
-from layertracer.tiny_config import VOCAB, shrink_config
+from layertracer.tiny_config import LAYERS, TYPE_OVERRIDES, VOCAB, scale_layer_counts, shrink_config
 
 TOKENIZER_DIR = Path(__file__).parent / "data" / "tiny_tokenizer"
 # Keys that are not config fields of the class that builds them (a config's serialised
@@ -96,10 +96,16 @@ def tiny_config(model_type: str, overrides: dict | None = None) -> Any:
     }
     small = shrink_config(config.to_dict(), ids)
     text = _text_dict(small, config)
+    text.update(TYPE_OVERRIDES.get(model_type, {}))
     text.update(overrides or {})
     for key in _DROP_KEYS:
         small.pop(key, None)
-    return type(config)(**small)
+    tiny = type(config)(**small)
+    layers = getattr(tiny.get_text_config(), "num_hidden_layers", None)
+    if isinstance(layers, int) and layers > LAYERS:  # derived count (longcat: 2 per layer)
+        scale_layer_counts(text, LAYERS / layers)
+        tiny = type(config)(**small)
+    return tiny
 
 
 def _text_dict(small: dict, config: Any) -> dict:

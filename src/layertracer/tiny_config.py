@@ -18,18 +18,17 @@ from typing import Any
 HIDDEN, LAYERS, HEAD_DIM = 64, 4, 16
 VOCAB = 1000
 
+LAYER_KEYS = (
+    r"^(num_hidden_layers|n_layers?|num_layers|num_blocks|(num_)?(en|de)coder_layers|"
+    r"num_layers_per_stack)$"
+)
 # (pattern on the key name, tiny value, how): "set" replaces the value, "min" only shrinks
 # it (so MQA's 1 kv head, top-1 routing or a disabled shared expert of size 0 stay).
 RULES: list[tuple[str, int, str]] = [
     (r"^(hidden_size|n_embd|d_model|dim|model_dim|emb_dim|embedding_dim)$", HIDDEN, "set"),
     # "set", not "min": encoder and decoder stacks must agree (blenderbot sizes its cache
     # from the encoder count and runs the decoder).
-    (
-        r"^(num_hidden_layers|n_layers?|num_layers|num_blocks|(num_)?(en|de)coder_layers|"
-        r"num_layers_per_stack)$",
-        LAYERS,
-        "set",
-    ),
+    (LAYER_KEYS, LAYERS, "set"),
     (
         r"^(num_attention_heads|n_heads?|num_heads|attention_heads|(num_)?(en|de)coder_attention"
         r"_heads|swa_num_attention_heads|linear_num_(value_)?heads|index(er)?_n_heads)$",
@@ -55,7 +54,7 @@ RULES: list[tuple[str, int, str]] = [
         128,
         "min",
     ),
-    (r"^(num_experts|num_local_experts|n_routed_experts|moe_num_experts)$", 8, "min"),
+    (r"^(num_experts|num_local_experts|n_routed_experts|moe_num_experts|zero_expert_num)$", 8, "min"),
     (
         r"^(num_experts_per_tok|num_experts_per_token|moe_topk|moe_k|moe_top_k|top_k_experts)$",
         2,
@@ -71,7 +70,7 @@ RULES: list[tuple[str, int, str]] = [
         VOCAB,
         "set",
     ),
-    (r"_vocab$", VOCAB, "min"),  # hash-embedding buckets (blt)
+    (r"(_vocab|vocab_size)$", VOCAB, "min"),  # extra embeddings (roc_bert), hash buckets (blt)
     (r"^(kv_lora_rank|q_lora_rank|o_lora_rank)$", 32, "min"),
     (r"^(n_groups?|num_expert_group|mamba_n_groups|mamba_ngroups|o_groups)$", 2, "min"),
     (r"^(chunk_size|mamba_chunk_size)$", 16, "min"),  # Mamba-2 scan chunks: tiny prompts
@@ -96,7 +95,19 @@ NONE_DEFAULTS: dict[str, Any] = {
     "num_experts_per_tok": 2,
     "n_routed_experts": 8,
     "n_shared_experts": 1,  # dots1: MoE in every layer, sizes None
-    "attn_layer_indices": [1, 3],  # bamba: None means no attention layer, i.e. no hybrid
+    "attn_layer_indices": [2, 3],  # bamba: None means no attention layer, i.e. no hybrid
+}
+# Hybrid families whose *default* config holds one kind of layer only (key names cannot
+# tell such a default from a plain model's): their tiny model gets both kinds, in the
+# order the other hybrids get (two recurrent/conv layers, then two attention layers).
+TYPE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "lfm2": {  # default: every layer attention
+        "layer_types": ["conv", "conv", "full_attention", "full_attention"],
+        "full_attn_idxs": [2, 3],
+    },
+    "granitemoehybrid": {  # default: every layer Mamba
+        "layer_types": ["linear_attention", "linear_attention", "full_attention", "full_attention"]
+    },
 }
 # Exceptions the key-name rules cannot decide: fixed values, each with its reason.
 FIXED: dict[str, Any] = {
@@ -259,6 +270,7 @@ def _derived(d: dict, orig: dict, ctx: dict) -> None:
     if groups and _int(d.get("topk_group")) and _int(d[groups]):  # pick at most all groups
         d["topk_group"] = min(d["topk_group"], d[groups])
     _mamba2_heads(d)
+    _layer_counts(d, orig)
     _ratios(d, orig, _hidden(orig) or ctx.get("hidden"))
     if "attention_head_dim" in d and "attention_hidden_size" in d:
         d["attention_head_dim"] = d["attention_hidden_size"] // d["num_attention_heads"]
@@ -268,6 +280,22 @@ def _derived(d: dict, orig: dict, ctx: dict) -> None:
             d[key] = d[key] % period
     if isinstance(d.get("mrope_section"), list) and ctx.get("head_ratio"):
         d["mrope_section"] = _scale_sections(d["mrope_section"], ctx["head_ratio"])
+
+
+def _layer_counts(d: dict, orig: dict) -> None:
+    """Other layer counts keep their ratio to ``num_hidden_layers`` (longcat: 2 per layer)."""
+    n = orig.get("num_hidden_layers")
+    if not (_int(n) and n > 0):
+        return
+    for key in [k for k in d if k != "num_hidden_layers" and re.match(LAYER_KEYS, str(k))]:
+        if _int(orig[key]) and orig[key] != n:
+            d[key] = max(1, min(LAYERS, round(orig[key] * d["num_hidden_layers"] / n)))
+
+
+def scale_layer_counts(d: dict, factor: float) -> None:
+    """Multiply every layer count in ``d`` by ``factor`` (for a derived layer count)."""
+    for key in [k for k in d if re.match(LAYER_KEYS, str(k)) and _int(d[k])]:
+        d[key] = max(1, int(d[key] * factor))
 
 
 def _ratios(d: dict, orig: dict, hidden: int | None) -> None:
