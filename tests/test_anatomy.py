@@ -9,7 +9,8 @@ from tests.conftest import tiny
 from layertracer import transforms
 from layertracer.anatomy import discover
 from layertracer.capture import capture_blocks, forward
-from layertracer.errors import FidelityError
+from layertracer.config import AnatomyOverrides
+from layertracer.errors import AnatomyError, FidelityError
 
 TYPES = ["llama", "gpt2", "mamba", "jamba", "qwen3_5", "gemma2", "granite", "cohere", "falcon_h1"]
 
@@ -65,3 +66,26 @@ def test_block_kinds_of_hybrids() -> None:
     qwen = discover(tiny("qwen3_5").model, tiny("qwen3_5").tokenizer).layer_types
     assert "gated_deltanet" in qwen and "attention" in qwen
     assert set(discover(tiny("mamba").model, tiny("mamba").tokenizer).layer_types) == {"mamba"}
+
+
+def test_overrides_that_match_discovery_change_nothing() -> None:
+    lm = tiny("llama")
+    found = discover(lm.model, lm.tokenizer)
+    ov = AnatomyOverrides(blocks="model.layers", final_norm=("model.norm",), unembed="lm_head")
+    given = discover(lm.model, lm.tokenizer, ov)
+    assert given.blocks == found.blocks and given.final_norm == found.final_norm
+    assert given.unembed is found.unembed
+
+
+def test_bad_override_names_the_closest_module() -> None:
+    lm = tiny("llama")
+    with pytest.raises(AnatomyError, match=r"did you mean model\.layers"):
+        discover(lm.model, lm.tokenizer, AnatomyOverrides(blocks="model.layer"))
+    with pytest.raises(AnatomyError, match="not a ModuleList"):
+        discover(lm.model, lm.tokenizer, AnatomyOverrides(blocks="model.norm"))
+
+
+def test_dropping_the_final_norm_fails_the_fidelity_check() -> None:
+    lm = tiny("llama")
+    with pytest.raises(FidelityError):
+        discover(lm.model, lm.tokenizer, AnatomyOverrides(final_norm=()))

@@ -38,7 +38,7 @@ def test_smollm2_capital_of_france() -> None:
 
 
 @pytest.mark.slow
-def test_default_run_is_the_demo(tmp_path) -> None:  # noqa: ANN001
+def test_default_run_is_the_demo(tmp_path) -> None:
     """``layertracer run`` with no options analyses smollm2-135m on capitals under ./runs/."""
     cwd = os.getcwd()
     os.chdir(tmp_path)

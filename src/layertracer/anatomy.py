@@ -7,6 +7,7 @@ and in what order, and tensors are followed by equality (../shared/ARCHITECTURES
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from layertracer.capture import Slot, first_tensor, forward, hooks_removed
+from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError
 from layertracer.layer_types import classify_blocks
 from layertracer.transforms import LogitTransform, choose_transform
@@ -47,6 +49,7 @@ class Anatomy:
         transform: Output transform applied to the logits (identity, soft-cap, scale).
         layer_types: Block type per block (``L`` entries).
         hidden_size: Width ``d`` of the residual stream.
+        vocab_size: Width of the logits.
     """
 
     blocks: list[nn.Module]
@@ -59,6 +62,7 @@ class Anatomy:
     transform: LogitTransform
     layer_types: list[str]
     hidden_size: int
+    vocab_size: int
 
     @property
     def num_layers(self) -> int:
@@ -72,24 +76,50 @@ class Anatomy:
         return self.transform(first_tensor(self.unembed(hidden)).float())
 
 
-def discover(model: nn.Module, tokenizer: object) -> Anatomy:
+def discover(
+    model: nn.Module, tokenizer: object, overrides: AnatomyOverrides | None = None
+) -> Anatomy:
     """Finds the model's anatomy from one probe forward and checks it.
 
+    Args:
+        model: The causal LM.
+        tokenizer: Its tokenizer (encodes the probe sentence).
+        overrides: Module paths that replace discovery (each is still checked by the
+            fidelity check).
+
     Raises:
-        AnatomyError: No block list, unembedding or final-norm path could be found.
+        AnatomyError: No block list, unembedding or final-norm path could be found, or an
+            override names no module.
         FidelityError: No logit transform reproduces the model's own output.
     """
+    ov = overrides or AnatomyOverrides()
     names = {m: n for n, m in model.named_modules()}
     enc = tokenizer(PROBE_TEXT, return_tensors="pt")
     device = next(model.parameters()).device
     ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
     with torch.inference_mode(), _record_calls(model, names) as calls:
-        output, _ = forward(model, ids, mask)
+        try:
+            output, _ = forward(model, ids, mask)
+        except (RuntimeError, TypeError, ValueError, IndexError, KeyError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AnatomyError(
+                f"{model.config.model_type}: the model's forward fails on plain text input "
+                f"({type(exc).__name__}: {first[:200]})"
+            ) from None
     ran = {c.module: c for c in calls}
-    block_path, blocks = _find_blocks(model, ran)
+    if ov.blocks:
+        block_path, blocks = ov.blocks, _ran_children(model, ov.blocks, ran)
+    else:
+        block_path, blocks = _find_blocks(model, ran)
     last = ran[blocks[-1]]
-    unembed = _find_unembed(model, ran, names)
-    norms = _final_norm(calls, ran[unembed].inp, last.out, unembed)
+    unembed = _named(model, ov.unembed, "--unembed") if ov.unembed else None
+    unembed = unembed or _find_unembed(model, ran, names)
+    if unembed not in ran or ran[unembed].inp is None:
+        raise AnatomyError(f"--unembed {names[unembed]!r} did not run on a hidden state")
+    if ov.final_norm is not None:
+        norms = [_named(model, path, "--final-norm") for path in ov.final_norm]
+    else:
+        norms = _final_norm(calls, ran[unembed].inp, last.out, unembed)
     model_logits = first_tensor(output.logits if hasattr(output, "logits") else output)
     anatomy = Anatomy(
         blocks=blocks,
@@ -102,10 +132,25 @@ def discover(model: nn.Module, tokenizer: object) -> Anatomy:
         transform=LogitTransform.identity(),
         layer_types=classify_blocks(blocks),
         hidden_size=int(last.out.shape[-1]),
+        vocab_size=int(model_logits.shape[-1]),
     )
+    head_width = ran[unembed].inp.shape[-1]
+    if last.out.shape[-1] != head_width:
+        raise AnatomyError(
+            f"{model.config.model_type}: the last block's output has width "
+            f"{last.out.shape[-1]} but the unembedding reads width {head_width}: "
+            "not a single residual stream (override with --blocks/--final-norm/--unembed)"
+        )
     with torch.inference_mode():
+        try:
+            lens_logits = anatomy.logits(last.out)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise AnatomyError(
+                f"{model.config.model_type}: final norm + unembedding cannot be applied to the "
+                f"last block's output ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
         anatomy.transform = choose_transform(
-            model.config, anatomy.logits(last.out), model_logits.float(), model.config.model_type
+            model.config, lens_logits, model_logits.float(), model.config.model_type
         )
     return anatomy
 
@@ -153,6 +198,27 @@ def _find_blocks(model: nn.Module, ran: dict) -> tuple[str, list[nn.Module]]:
         raise AnatomyError(f"{model.config.model_type}: no list of blocks ran in the forward")
     _, name, used = max(candidates, key=lambda c: c[0])
     return name, sorted(used, key=lambda m: ran[m].order)
+
+
+def _named(model: nn.Module, path: str, option: str) -> nn.Module:
+    """The module at ``path``, or an error naming the closest paths."""
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        close = difflib.get_close_matches(path, [n for n, _ in model.named_modules() if n], 3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise AnatomyError(f"{option}: the model has no module {path!r}{hint}") from None
+
+
+def _ran_children(model: nn.Module, path: str, ran: dict) -> list[nn.Module]:
+    """The children of the ModuleList at ``path`` that ran, in call order."""
+    blocks = _named(model, path, "--blocks")
+    if not isinstance(blocks, nn.ModuleList):
+        raise AnatomyError(f"--blocks: {path!r} is a {type(blocks).__name__}, not a ModuleList")
+    used = [child for child in blocks if child in ran]
+    if not used:
+        raise AnatomyError(f"--blocks: no block of {path!r} ran in the forward")
+    return sorted(used, key=lambda m: ran[m].order)
 
 
 def _num_layers(model: nn.Module) -> int | None:

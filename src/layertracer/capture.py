@@ -172,7 +172,8 @@ def forward(
     """
     params = inspect.signature(model.forward).parameters
     kwargs: dict = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if "use_cache" in params:
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if "use_cache" in params or takes_kwargs:  # a live cache must never reach replay
         kwargs["use_cache"] = False
     kept = keep is not None and "logits_to_keep" in params
     if kept:

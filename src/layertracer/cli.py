@@ -21,9 +21,11 @@ from rich.table import Table
 
 from layertracer.config import (
     DEFAULT_METHODS,
+    AnatomyOverrides,
     ParticleConfig,
     RunConfig,
     VulnerabilityConfig,
+    parse_final_norm,
     parse_methods,
     parse_seeds,
 )
@@ -111,6 +113,11 @@ def run(
         ",".join(DEFAULT_METHODS), help="Comma list of lens,particles,vulnerability, or all."
     ),
     trust_remote_code: bool = typer.Option(False, help="Allow model code from the hub."),
+    blocks: str | None = typer.Option(None, help="Override: path of the blocks' ModuleList."),
+    final_norm: str | None = typer.Option(
+        None, help="Override: comma list of final-norm module paths, or 'none'."
+    ),
+    unembed: str | None = typer.Option(None, help="Override: path of the unembedding module."),
 ) -> None:
     """Analyse MODEL on TASK: logit lens, task particles, vulnerable layer."""
     config = RunConfig(
@@ -123,6 +130,7 @@ def run(
         methods=parse_methods(methods),
         trust_remote_code=trust_remote_code,
         particles=ParticleConfig(delta=delta, z=z),
+        anatomy=AnatomyOverrides(blocks, parse_final_norm(final_norm), unembed),
         vulnerability=VulnerabilityConfig(
             seeds=parse_seeds(seeds),
             mask_ratio=mask_ratio,

@@ -82,6 +82,33 @@ class VulnerabilityConfig:
 
 
 @dataclass(frozen=True)
+class AnatomyOverrides:
+    """Module paths that replace discovery where structure cannot decide.
+
+    Attributes:
+        blocks: Dotted path of the ModuleList of blocks (e.g. ``model.layers``).
+        final_norm: Paths of the modules between the last block and the unembedding, in
+            order; ``()`` for none; ``None`` to discover.
+        unembed: Path of the module that maps the final state to logits.
+    """
+
+    blocks: str | None = None
+    final_norm: tuple[str, ...] | None = None
+    unembed: str | None = None
+
+
+def parse_final_norm(text: str | None) -> tuple[str, ...] | None:
+    """Parses ``--final-norm`` (comma list of paths, or ``none``)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    paths = tuple(t.strip() for t in text.split(",") if t.strip())
+    _check(bool(paths), "--final-norm needs module paths or 'none'")
+    return paths
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One run: the model, the task and every option actually used.
 
@@ -97,6 +124,7 @@ class RunConfig:
         trust_remote_code: Allow model code from the hub (off by default).
         particles: Particle-rule thresholds.
         vulnerability: Vulnerability-scan protocol.
+        anatomy: Module paths overriding discovery.
     """
 
     model: str = "smollm2-135m"
@@ -109,6 +137,7 @@ class RunConfig:
     trust_remote_code: bool = False
     particles: ParticleConfig = field(default_factory=ParticleConfig)
     vulnerability: VulnerabilityConfig = field(default_factory=VulnerabilityConfig)
+    anatomy: AnatomyOverrides = field(default_factory=AnatomyOverrides)
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")

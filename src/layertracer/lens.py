@@ -6,6 +6,7 @@ a time, so ``[layers, batch, seq, vocab]`` is never materialised.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,32 @@ def lens_logprobs(anatomy: Anatomy, rows: torch.Tensor) -> torch.Tensor:
     """Lens log-probs of hidden rows. ``[n, d] -> [n, vocab]`` float32."""
     logits = anatomy.logits(rows[:, None, :])[:, 0]  # norms see [n, 1, d], like a sequence
     return torch.log_softmax(logits.float(), dim=-1)
+
+
+LENS_BUDGET = 2**26  # float32 elements of [rows, vocab] per unembedding call (256 MiB)
+
+
+def lens_each(
+    anatomy: Anatomy, rows: list[torch.Tensor], budget: int = LENS_BUDGET
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Lens log-probs of several row sets, several per unembedding call.
+
+    Reading the unembedding dominates small calls, so row sets (e.g. one per layer) are
+    concatenated up to ``budget`` elements of ``[rows, vocab]``.
+
+    Args:
+        anatomy: The model's parts.
+        rows: Row sets, each ``[n, d]``.
+        budget: Max float32 elements of one call's output.
+
+    Yields:
+        ``(index, log-probs [n, vocab])`` in order.
+    """
+    per_call = max(1, budget // max(1, rows[0].shape[0] * anatomy.vocab_size))
+    for start in range(0, len(rows), per_call):
+        group = rows[start : start + per_call]
+        logprobs = lens_logprobs(anatomy, torch.cat(group))
+        yield from enumerate(logprobs.split([g.shape[0] for g in group]), start)
 
 
 @dataclass
@@ -52,9 +79,8 @@ def trajectories(
     """
     probs, top1 = [], []
     logprobs = None
-    for state in states:
-        logprobs = lens_logprobs(anatomy, gather_rows(state, last))  # [batch, vocab]
-        index = targets.to(logprobs.device)[:, None]
-        probs.append(logprobs.gather(1, index)[:, 0].exp())
+    index = targets.to(states[0].device)[:, None]
+    for _, logprobs in lens_each(anatomy, [gather_rows(s, last) for s in states]):
+        probs.append(logprobs.gather(1, index)[:, 0].exp())  # [batch]
         top1.append(logprobs.argmax(dim=-1))
     return Trajectories(torch.stack(probs, 1).cpu(), torch.stack(top1, 1).cpu(), logprobs)

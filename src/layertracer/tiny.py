@@ -19,12 +19,26 @@ from typing import Any
 import torch
 
 from layertracer.errors import ModelError
-from layertracer.tiny_config import LAYERS, TYPE_OVERRIDES, VOCAB, scale_layer_counts, shrink_config
+from layertracer.tiny_config import LAYERS, VOCAB, scale_layer_counts, shrink_config
 
 TOKENIZER_DIR = Path(__file__).parent / "data" / "tiny_tokenizer"
 # Keys that are not config fields of the class that builds them (a config's serialised
 # extras); passing them back to the constructor is harmless but noisy.
 _DROP_KEYS = ("transformers_version", "architectures", "_name_or_path", "model_type")
+
+
+# Hybrid families whose *default* config holds one kind of layer only (key names cannot
+# tell such a default from a plain model's): their tiny model gets both kinds, in the
+# order the other hybrids get (two recurrent/conv layers, then two attention layers).
+# fmt: off
+TYPE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "lfm2": {"layer_types": ["conv", "conv", "full_attention", "full_attention"],
+             "full_attn_idxs": [2, 3]},  # default: every layer attention
+    "lfm2_moe": {"layer_types": ["conv", "conv", "full_attention", "full_attention"]},  # None
+    "granitemoehybrid": {"layer_types": ["linear_attention", "linear_attention",
+                                         "full_attention", "full_attention"]},  # all Mamba
+}
+# fmt: on
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,6 +96,14 @@ def _default_config(model_type: str, model_cls: type) -> Any:
 def tiny_config(model_type: str, overrides: dict | None = None) -> Any:
     """The tiny config of ``model_type``, with ``overrides`` set on its text config.
 
+    Args:
+        model_type: A causal-LM ``model_type`` (see :func:`causal_lm_types`).
+        overrides: Config attributes set last on the (text) config.
+
+    Returns:
+        The config the model class of ``model_type`` is built from (its text sub-config
+        where that class takes one), shrunk by :func:`~layertracer.tiny_config.shrink_config`.
+
     Raises:
         ModelError: Unknown ``model_type``.
     """
@@ -131,6 +153,14 @@ def _instantiate(model_cls: type, config: Any, seed: int) -> torch.nn.Module:
             kwargs.pop(dropped)
 
 
+def _reason(exc: Exception) -> str:
+    """The gist of an exception on one line (validator errors put it on the second)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+
+
 def build_tiny(model_type: str, seed: int = 0, overrides: dict | None = None) -> tuple[Any, Any]:
     """A tiny, randomly initialised causal LM of ``model_type`` and its tokenizer.
 
@@ -156,14 +186,8 @@ def build_tiny(model_type: str, seed: int = 0, overrides: dict | None = None) ->
     except ModelError:
         raise
     except Exception as exc:  # any failure inside transformers: one clear line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"tiny:{model_type} could not be built: {reason}") from exc
-    model = model.float().eval()
-    vocab = (
-        model.get_output_embeddings().weight.shape[0]
-        if model.get_output_embeddings() is not None
-        else VOCAB
-    )
-    if vocab < VOCAB:
+        raise ModelError(f"tiny:{model_type} could not be built: {_reason(exc)}") from exc
+    vocab = getattr(config.get_text_config(), "vocab_size", None)
+    if isinstance(vocab, int) and vocab < VOCAB:
         raise ModelError(f"tiny:{model_type} could not be built: vocabulary {vocab} < {VOCAB}")
-    return model, tiny_tokenizer()
+    return model.float().eval(), tiny_tokenizer()

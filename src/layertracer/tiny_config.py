@@ -18,114 +18,68 @@ from typing import Any
 HIDDEN, LAYERS, HEAD_DIM = 64, 4, 16
 VOCAB = 1000
 
-LAYER_KEYS = (
-    r"^(num_hidden_layers|n_layers?|num_layers|num_blocks|(num_)?(en|de)coder_layers|"
-    r"num_layers_per_stack)$"
-)
+# fmt: off
+LAYER_KEYS = (r"^(num_hidden_layers|n_layers?|num_layers|num_blocks|(num_)?(en|de)coder_layers|"
+              r"num_layers_per_stack)$")
 # (pattern on the key name, tiny value, how): "set" replaces the value, "min" only shrinks
-# it (so MQA's 1 kv head, top-1 routing or a disabled shared expert of size 0 stay).
+# it (so MQA's 1 kv head, top-1 routing or a disabled shared expert of size 0 stay). The
+# first matching pattern wins; a list of ints is shrunk element by element.
 RULES: list[tuple[str, int, str]] = [
     (r"^(hidden_size|n_embd|d_model|dim|model_dim|emb_dim|embedding_dim)$", HIDDEN, "set"),
     # "set", not "min": encoder and decoder stacks must agree (blenderbot sizes its cache
     # from the encoder count and runs the decoder).
     (LAYER_KEYS, LAYERS, "set"),
-    (
-        r"^(num_attention_heads|n_heads?|num_heads|attention_heads|(num_)?(en|de)coder_attention"
-        r"_heads|swa_num_attention_heads|linear_num_(value_)?heads|index(er)?_n_heads)$",
-        4,
-        "set",
-    ),
-    (
-        r"^(num_key_value_heads|num_kv_heads|n_kv_heads|kv_n_heads|swa_num_key_value_heads|"
-        r"multi_query_group_num|num_query_groups|linear_num_key_heads|indexer_kv_heads)$",
-        2,
-        "min",
-    ),
-    (
-        r"^(head_dim|d_head|dim_head|d_kv|kv_channels|attention_head_size|swa_head_dim|"
-        r"linear_(key_|value_)?head_dim|index(er)?_head_dim|v_head_dim|qk_(nope|rope)_head_dim|"
-        r"mamba_d_head|mamba_head_dim|mamba_headdim)$",
-        HEAD_DIM,
-        "set",
-    ),
-    (
-        r"(intermediate_size|ffn_dim|ffn_hidden_size|^d_ff|^n_inner|^d_inner|^dim_ff|^dff|"
-        r"^mlp_dim|intermediate_size_mlp)$",
-        128,
-        "min",
-    ),
-    (r"^(num_experts|num_local_experts|n_routed_experts|moe_num_experts|zero_expert_num)$", 8, "min"),
-    (
-        r"^(num_experts_per_tok|num_experts_per_token|moe_topk|moe_k|moe_top_k|top_k_experts)$",
-        2,
-        "min",
-    ),
+    (r"^(num_attention_heads|n_heads?|num_heads|attention_heads|(num_)?(en|de)coder_attention"
+     r"_heads|swa_num_attention_heads|linear_num_(value_)?heads|index(er)?_n_heads)$", 4, "set"),
+    (r"^(num_key_value_heads|num_kv_heads|n_kv_heads|kv_n_heads|swa_num_key_value_heads|"
+     r"multi_query_group_num|num_query_groups|linear_num_key_heads|indexer_kv_heads)$", 2, "min"),
+    (r"^(head_dim|d_head|dim_head|d_kv|kv_channels|attention_head_size|swa_head_dim|"
+     r"linear_(key_|value_)?head_dim|index(er)?_head_dim|v_head_dim|qk_(nope|rope)_head_dim|"
+     r"mamba_d_head|mamba_head_dim|mamba_headdim)$", HEAD_DIM, "set"),
+    (r"(intermediate_size|ffn_dim|ffn_hidden_size|^d_ff|^n_inner|^d_inner|^dim_ff|^dff|"
+     r"^mlp_dim)$", 128, "min"),
+    (r"^(num_experts|num_local_experts|n_routed_experts|moe_num_experts|zero_expert_num)$",
+     8, "min"),
+    (r"^(num_experts_per_tok|num_experts_per_token|moe_topk|moe_k|moe_top_k|top_k_experts)$",
+     2, "min"),
     (r"^rotary_dim$", HEAD_DIM, "min"),
     # kv-sharing layers reuse the cache of an earlier layer of their kind: share only the
     # last one so the others still produce every kind (gemma3n).
     (r"^num_kv_shared_layers$", 1, "min"),
     (r"^(state_size|ssm_state_size|mamba_d_state|d_state)$", 16, "set"),
-    (
-        r"^(vocab_size|decoder_vocab_size|vocab_size_per_layer_input|unpadded_vocab_size)$",
-        VOCAB,
-        "set",
-    ),
+    (r"^(vocab_size|decoder_vocab_size|vocab_size_per_layer_input|unpadded_vocab_size)$",
+     VOCAB, "set"),
     (r"(_vocab|vocab_size)$", VOCAB, "min"),  # extra embeddings (roc_bert), hash buckets (blt)
     (r"^(kv_lora_rank|q_lora_rank|o_lora_rank)$", 32, "min"),
     (r"^(n_groups?|num_expert_group|mamba_n_groups|mamba_ngroups|o_groups)$", 2, "min"),
     (r"^(chunk_size|mamba_chunk_size)$", 16, "min"),  # Mamba-2 scan chunks: tiny prompts
     (r"^(time_step_rank|mamba_dt_rank|dt_rank)$", math.ceil(HIDDEN / 16), "set"),
     # Layer patterns "every n-th layer": at most 2 so 4 layers still hold each kind twice.
-    (
-        r"(_period|_interval|_every_n_layers|sliding_window_pattern|_step|layer_group_size|"
-        r"n_layers_per_attn_res_block)$",
-        2,
-        "min",
-    ),
+    (r"(_period|_interval|_every_n_layers|sliding_window_pattern|_step|layer_group_size|"
+     r"n_layers_per_attn_res_block)$", 2, "min"),
     (r"^(first_k_dense_replace|num_dense_layers)$", 1, "min"),  # keep MoE layers in 4
 ]
 # ``None`` defaults to fill (the model would otherwise derive them from the shrunk sizes
 # in ways the other rules cannot see, or fail on ``None``).
 NONE_DEFAULTS: dict[str, Any] = {
-    "head_dim": HEAD_DIM,
-    "num_key_value_heads": 2,
-    "n_inner": 128,
-    "intermediate_size": 128,
-    "moe_intermediate_size": 128,
-    "num_experts_per_tok": 2,
-    "n_routed_experts": 8,
-    "n_shared_experts": 1,  # dots1: MoE in every layer, sizes None
+    "head_dim": HEAD_DIM, "num_key_value_heads": 2, "n_inner": 128, "intermediate_size": 128,
+    "moe_intermediate_size": 128, "num_experts_per_tok": 2,
+    "n_routed_experts": 8, "n_shared_experts": 1,  # dots1: MoE in every layer, sizes None
     "attn_layer_indices": [2, 3],  # bamba: None means no attention layer, i.e. no hybrid
-}
-# Hybrid families whose *default* config holds one kind of layer only (key names cannot
-# tell such a default from a plain model's): their tiny model gets both kinds, in the
-# order the other hybrids get (two recurrent/conv layers, then two attention layers).
-TYPE_OVERRIDES: dict[str, dict[str, Any]] = {
-    "lfm2": {  # default: every layer attention
-        "layer_types": ["conv", "conv", "full_attention", "full_attention"],
-        "full_attn_idxs": [2, 3],
-    },
-    "granitemoehybrid": {  # default: every layer Mamba
-        "layer_types": ["linear_attention", "linear_attention", "full_attention", "full_attention"]
-    },
 }
 # Exceptions the key-name rules cannot decide: fixed values, each with its reason.
 FIXED: dict[str, Any] = {
     # xLSTM's config rounds hidden·qk_dim_factor up to a multiple of 64 but its model does
     # not; with hidden 64 only a factor of 1 keeps the two consistent.
     "qk_dim_factor": 1.0,
-    # Nothing here generates; without a cache, defaults whose layer pattern lacks a kind
-    # (granitemoehybrid's all-Mamba default) still run a forward pass.
-    "use_cache": False,
     "is_decoder": True,  # BERT-style LM heads are causal only as decoders
 }
 # Widths defined relative to the hidden size: keep the ratio (ints, or lists of ints).
-RATIO_KEYS = re.compile(
-    r"^(lru_width|attention_hidden_size|embedding_size|input_embedding_size|"
-    r"output_embedding_size|word_embed_proj_dim|hidden_size_per_layer_input|"
-    r"backbone_hidden_size|hidden_size_global|ple_embed_dim|"
-    r"axial_pos_embds_dim)$"
-)
+RATIO_KEYS = re.compile(r"^(lru_width|attention_hidden_size|embedding_size|input_embedding_size|"
+                        r"output_embedding_size|word_embed_proj_dim|hidden_size_per_layer_input|"
+                        r"backbone_hidden_size|hidden_size_global|ple_embed_dim|"
+                        r"axial_pos_embds_dim)$")
+# fmt: on
 INDEX_LIST = re.compile(r"(layers|indexes|indices|idxs|layer_ids)$")
 SPECIAL_ID = re.compile(r"(token_id|token_index|_token_ids)$")
 _MAMBA_HEADS = ("mamba_n_heads", "mamba_num_heads", "n_mamba_heads")
@@ -206,19 +160,24 @@ def _is_index_list(key: str, value: Any, n: int) -> bool:
     """A strictly increasing list of layer indices (``full_attn_idxs``, ``moe_layers``)."""
     if not (INDEX_LIST.search(key) and isinstance(value, list) and value):
         return False
-    return (
-        all(_int(v) for v in value)
-        and all(b > a for a, b in itertools.pairwise(value))
-        and value[-1] < n
-    )
+    if not all(_int(v) for v in value):
+        return False
+    return all(b > a for a, b in itertools.pairwise(value)) and value[-1] < n
 
 
 def _is_layer_dict(value: Any, n: int) -> bool:
     """A dict keyed by layer index (``per_layer_config``: ``{"05": {...}}``)."""
+    if not (isinstance(value, dict) and value):
+        return False
+    return all(str(k).isdigit() and int(k) < n and isinstance(v, dict) for k, v in value.items())
+
+
+def _is_pattern(value: Any, n: int) -> bool:
+    """One scalar per layer (``layer_types``, ``mlp_layer_types``, ``no_rope_layers``)."""
     return (
-        isinstance(value, dict)
-        and bool(value)
-        and all(str(k).isdigit() and int(k) < n and isinstance(v, dict) for k, v in value.items())
+        isinstance(value, list)
+        and len(value) == n
+        and not any(isinstance(x, (dict, list)) for x in value)
     )
 
 
@@ -226,14 +185,7 @@ def _per_layer_lists(d: dict, n: int) -> None:
     """Keep :data:`LAYERS` layers of every per-layer list, index list and layer dict."""
     index_keys = [k for k, v in d.items() if _is_index_list(str(k), v, n)]
     dict_keys = [k for k, v in d.items() if _is_layer_dict(v, n)]
-    pattern_keys = [
-        k
-        for k, v in d.items()
-        if k not in index_keys
-        and isinstance(v, list)
-        and len(v) == n
-        and all(not isinstance(x, (dict, list)) for x in v)
-    ]
+    pattern_keys = [k for k, v in d.items() if k not in index_keys and _is_pattern(v, n)]
     if not (index_keys or pattern_keys or dict_keys):
         return
     members = {k: {int(i) for i in d[k]} for k in index_keys + dict_keys}

@@ -97,7 +97,7 @@ def trace(
             else load_model(model, config.device, config.dtype, config.trust_remote_code)
         )
     with _timed(timing, "anatomy"), torch.inference_mode():
-        anatomy = discover(lm.model, lm.tokenizer)
+        anatomy = discover(lm.model, lm.tokenizer, config.anatomy)
         encoded = [encode(lm.tokenizer, it.prompt, it.target, it.id) for it in task.items]
     device = next(lm.model.parameters()).device
 
