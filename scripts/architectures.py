@@ -70,7 +70,7 @@ def check(model_type: str, task: object) -> dict:
         ).max(),
         np.abs(js - np.array(single.vulnerability["js"], dtype=float)).max(),
     )
-    row = {
+    row: dict = {
         "L": batched.model["num_layers"],
         "types": _types(batched.model["layer_types"]),
         "fidelity": batched.lens["fidelity_max_abs_err"],
@@ -80,9 +80,17 @@ def check(model_type: str, task: object) -> dict:
         "js_finite": bool(np.isfinite(js).all()),
         "batch_eq_single": bool(same < 1e-4),
     }
-    problems = [k for k in ("js_finite", "batch_eq_single") if not row[k]]
+    problems = []
+    if not row["js_finite"]:
+        problems.append("JS not finite")
+    if not row["batch_eq_single"]:
+        problems.append(
+            f"batch != one-by-one by {same:.2g} (MoE routing flips?)"
+            if "moe" in row["types"]
+            else f"batch != one-by-one by {same:.2g}"
+        )
     row["status"] = "pass" if not problems else "fail"
-    row["reason"] = ", ".join(f"{p} false" for p in problems)
+    row["reason"] = "; ".join(problems)
     return row
 
 

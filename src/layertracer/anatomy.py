@@ -6,32 +6,18 @@ and in what order, and tensors are followed by equality (../shared/ARCHITECTURES
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from layertracer.capture import Slot, first_tensor, forward, hooks_removed
+from layertracer.capture import Slot, first_tensor
 from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError
 from layertracer.layer_types import classify_blocks
+from layertracer.probe import run_probe, same, trace_final_norm
 from layertracer.transforms import LogitTransform, choose_transform
-
-PROBE_TEXT = "The capital of France is Paris, and the capital of Italy is"
-
-
-@dataclass
-class _Call:
-    name: str
-    module: nn.Module
-    order: int
-    inp: torch.Tensor | None
-    out: torch.Tensor | None
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -88,39 +74,27 @@ def discover(
             fidelity check).
 
     Raises:
-        AnatomyError: No block list, unembedding or final-norm path could be found, or an
-            override names no module.
+        AnatomyError: No block list, unembedding or final-norm path could be found, an
+            override names no module, or the model is not a single residual stack.
         FidelityError: No logit transform reproduces the model's own output.
     """
     ov = overrides or AnatomyOverrides()
-    names = {m: n for n, m in model.named_modules()}
-    enc = tokenizer(PROBE_TEXT, return_tensors="pt")
-    device = next(model.parameters()).device
-    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-    with torch.inference_mode(), _record_calls(model, names) as calls:
-        try:
-            output, _ = forward(model, ids, mask)
-        except (RuntimeError, TypeError, ValueError, IndexError, KeyError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise AnatomyError(
-                f"{model.config.model_type}: the model's forward fails on plain text input "
-                f"({type(exc).__name__}: {first[:200]})"
-            ) from None
-    ran = {c.module: c for c in calls}
+    probe = run_probe(model, tokenizer)
+    ran, names = probe.ran, probe.names
     if ov.blocks:
         block_path, blocks = ov.blocks, _ran_children(model, ov.blocks, ran)
     else:
         block_path, blocks = _find_blocks(model, ran)
     last = ran[blocks[-1]]
-    unembed = _named(model, ov.unembed, "--unembed") if ov.unembed else None
-    unembed = unembed or _find_unembed(model, ran, names)
+    unembed = (
+        _named(model, ov.unembed, "--unembed") if ov.unembed else _find_unembed(model, ran, names)
+    )
     if unembed not in ran or ran[unembed].inp is None:
         raise AnatomyError(f"--unembed {names[unembed]!r} did not run on a hidden state")
     if ov.final_norm is not None:
         norms = [_named(model, path, "--final-norm") for path in ov.final_norm]
     else:
-        norms = _final_norm(calls, ran[unembed].inp, last.out, unembed)
-    model_logits = first_tensor(output.logits if hasattr(output, "logits") else output)
+        norms = trace_final_norm(probe, last, unembed)
     anatomy = Anatomy(
         blocks=blocks,
         block_path=block_path,
@@ -132,55 +106,27 @@ def discover(
         transform=LogitTransform.identity(),
         layer_types=classify_blocks(blocks),
         hidden_size=int(last.out.shape[-1]),
-        vocab_size=int(model_logits.shape[-1]),
+        vocab_size=int(probe.logits.shape[-1]),
     )
-    head_width = ran[unembed].inp.shape[-1]
-    if last.out.shape[-1] != head_width:
-        raise AnatomyError(
-            f"{model.config.model_type}: the last block's output has width "
-            f"{last.out.shape[-1]} but the unembedding reads width {head_width}: "
-            "not a single residual stream (override with --blocks/--final-norm/--unembed)"
-        )
-    with torch.inference_mode():
-        try:
-            lens_logits = anatomy.logits(last.out)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise AnatomyError(
-                f"{model.config.model_type}: final norm + unembedding cannot be applied to the "
-                f"last block's output ({type(exc).__name__}: {str(exc)[:200]})"
-            ) from None
-        anatomy.transform = choose_transform(
-            model.config, lens_logits, model_logits.float(), model.config.model_type
-        )
+    anatomy.transform = _check_lens(model, anatomy, last.out, probe.logits)
     return anatomy
 
 
-@contextlib.contextmanager
-def _record_calls(model: nn.Module, names: dict) -> Iterator[list[_Call]]:
-    """Records every module's first call, in order of completion."""
-    calls: list[_Call] = []
-    seen: set[int] = set()
-
-    def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
-        if id(module) in seen:
-            return
-        seen.add(id(module))
-        inp = _first_float(args, kwargs)
-        calls.append(
-            _Call(names[module], module, len(calls), inp, first_tensor(output), args, kwargs)
-        )
-
-    with hooks_removed() as handles:
-        for module in names:
-            handles.append(module.register_forward_hook(hook, with_kwargs=True))
-        yield calls
-
-
-def _first_float(args: tuple, kwargs: dict) -> torch.Tensor | None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            return value
-    return None
+def _check_lens(
+    model: nn.Module, anatomy: Anatomy, last_out: torch.Tensor, logits: torch.Tensor
+) -> LogitTransform:
+    """The output transform that makes the lens of the last block equal the model's logits."""
+    model_type = model.config.model_type
+    with torch.inference_mode():
+        try:
+            lens_logits = anatomy.logits(last_out)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise AnatomyError(
+                f"{model_type}: final norm + unembedding cannot be applied to the last block's "
+                f"output, so it is not a single residual stream ({type(exc).__name__}: "
+                f"{str(exc)[:160]}); override with --blocks/--final-norm/--unembed"
+            ) from None
+        return choose_transform(model.config, lens_logits, logits.float(), model_type)
 
 
 def _find_blocks(model: nn.Module, ran: dict) -> tuple[str, list[nn.Module]]:
@@ -247,61 +193,16 @@ def _find_unembed(model: nn.Module, ran: dict, names: dict) -> nn.Module:
     return min((m for m in ran if fits(m)), key=lambda m: names[m].count("."))
 
 
-def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
-    return a is not None and b is not None and a.shape == b.shape and torch.equal(a, b)
-
-
-def _final_norm(
-    calls: list[_Call], head_in: torch.Tensor, last_out: torch.Tensor, unembed: nn.Module
-) -> list[nn.Module]:
-    """Modules from the last block's output to the head's input, traced back by equality."""
-    after = [
-        c for c in calls if c.inp is not None and c.out is not None and c.module is not unembed
-    ]
-    chain: list[nn.Module] = []
-    current = head_in
-    while not _same(current, last_out):
-        producers = [
-            c
-            for c in after
-            if _same(c.out, current) and not _same(c.inp, current) and c.inp.shape == last_out.shape
-        ]
-        if not producers or len(chain) > 8:
-            return _forward_chain(after, last_out)
-        step = min(producers, key=lambda c: (c.name.count("."), -c.order))
-        chain.append(step.module)
-        current = step.inp
-    return chain[::-1]
-
-
-def _forward_chain(after: list[_Call], last_out: torch.Tensor) -> list[nn.Module]:
-    """Fallback when a functional op precedes the head: follow modules forwards."""
-    chain: list[nn.Module] = []
-    current = last_out
-    for _ in range(8):
-        nexts = [
-            c
-            for c in after
-            if _same(c.inp, current) and not _same(c.out, current) and c.out.shape == current.shape
-        ]
-        if not nexts:
-            break
-        step = min(nexts, key=lambda c: (c.name.count("."), c.order))
-        chain.append(step.module)
-        current = step.out
-    return chain
-
-
 def _residual_slot(ran: dict, blocks: list[nn.Module]) -> Slot:
     """The argument of block 2 that equals block 1's output (args[0] in practice)."""
     first = ran[blocks[0]]
     if len(blocks) > 1:
         call, previous = ran[blocks[1]], ran[blocks[0]].out
         for i, value in enumerate(call.args):
-            if isinstance(value, torch.Tensor) and _same(value, previous):
+            if isinstance(value, torch.Tensor) and same(value, previous):
                 return i
         for key, value in call.kwargs.items():
-            if isinstance(value, torch.Tensor) and _same(value, previous):
+            if isinstance(value, torch.Tensor) and same(value, previous):
                 return key
     for i, value in enumerate(first.args):
         if isinstance(value, torch.Tensor) and value.is_floating_point():

@@ -45,7 +45,8 @@ class ActivationStats:
     def update(self, states: list[torch.Tensor], mask: torch.Tensor) -> None:
         """Adds one batch. states: ``L+1`` x ``[batch, seq, d]``; mask: ``[batch, seq]``."""
         real = mask.bool().to(states[0].device)
-        rows = torch.stack([s[real].double() for s in states])  # [L+1, n_real, d]
+        d = states[0].shape[-1]  # extra stream axes (hyper-connections) count as tokens
+        rows = torch.stack([s[real].reshape(-1, d).double() for s in states])  # [L+1, n, d]
         add = (rows.sum(1), (rows * rows).sum(1), rows.abs().sum(1))
         if self.sum is None:
             self.sum, self.sumsq, self.sumabs = (t.cpu() for t in add)
@@ -53,7 +54,7 @@ class ActivationStats:
             self.sum += add[0].cpu()
             self.sumsq += add[1].cpu()
             self.sumabs += add[2].cpu()
-        self.count += int(real.sum())
+        self.count += rows.shape[1]
 
     def mean(self) -> torch.Tensor:
         """Per-layer, per-dim mean. ``[L+1, d]``"""
@@ -115,6 +116,9 @@ def perturb(
 ) -> torch.Tensor:
     """The state perturbed under every seed, seeds stacked: ``[B, T, d] -> [S·B, T, d]``.
 
+    Extra axes between the sequence and the channels (hyper-connection streams,
+    ``[B, T, streams, d]``) are perturbed alike in every stream.
+
     Args:
         state: Clean layer state of one batch.
         layer: Its layer index ``i``.
@@ -123,12 +127,13 @@ def perturb(
         last: Each prompt's last real position. ``[B]``
         prompt_index: Each row's index in the run (for batch-independent noise).
     """
-    rows = _position_mask(state, cfg.positions, last)[..., None]  # [B, T, 1] bool
+    rows = _position_mask(state, cfg.positions, last)  # [B, T]
+    rows = rows.view(*rows.shape, *([1] * (state.dim() - 2)))  # [B, T, 1, ...] bool
     out = []
     for s_index, seed in enumerate(plan.seeds):
         dims = torch.tensor(plan.dims[s_index][layer], device=state.device)
         h = state.clone()
-        old = h[..., dims]  # [B, T, k]
+        old = h[..., dims]  # [B, T, ..., k]
         new = _masked_values(old, dims, layer, seed, plan, cfg.mask_mode, prompt_index)
         h[..., dims] = torch.where(rows, new, old)
         out.append(h)
@@ -153,16 +158,20 @@ def _masked_values(
     mode: str,
     prompt_index: Sequence[int],
 ) -> torch.Tensor:
-    """Replacement values of the masked dims. ``[B, T, k]``"""
+    """Replacement values of the masked dims. ``[B, T, ..., k]``"""
     if mode == "zero":
         return torch.zeros_like(values)
     if mode == "mean":
-        return plan.mean[layer, dims.cpu()].to(values)[None, None, :].expand_as(values)
+        return plan.mean[layer, dims.cpu()].to(values).expand_as(values)
     std = plan.std[layer, dims.cpu()]
-    noise = [_noise(seed, layer, n, values.shape[1], std) for n in prompt_index]
+    noise = [_noise(seed, layer, n, values.shape[1:], std) for n in prompt_index]
     return values + torch.stack(noise).to(values)
 
 
-def _noise(seed: int, layer: int, prompt: int, seq: int, std: torch.Tensor) -> torch.Tensor:
+def _noise(
+    seed: int, layer: int, prompt: int, shape: tuple[int, ...], std: torch.Tensor
+) -> torch.Tensor:
+    """Noise ``[T, ..., k]`` for one prompt; drawn position-major, so a longer padded
+    sequence only appends draws and the real positions' noise does not change."""
     rng = np.random.default_rng([seed, layer, prompt])
-    return torch.from_numpy(rng.standard_normal((seq, len(std)))).float() * std[None, :]
+    return torch.from_numpy(rng.standard_normal(tuple(shape))).float() * std
