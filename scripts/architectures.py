@@ -42,6 +42,9 @@ OUT_OF_SCOPE = {
     "cpmant": "prepends 32 prompt positions",
     "prophetnet": "n-gram streams",
     "inkling2_text": "residual mixing before the norm",
+    "reformer": "reversible layers: two residual streams, concatenated only at the end",
+    "gemma4_assistant": "draft model: needs the main model's embeddings and KV states",
+    "gemma4_unified_assistant": "draft model: needs the main model's embeddings and KV states",
 }
 TIMEOUT_S = 120
 

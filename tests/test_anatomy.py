@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny
 
 from layertracer import transforms
 from layertracer.anatomy import discover
 from layertracer.capture import capture_blocks, forward
 from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError, FidelityError
+from tests.conftest import tiny
 
 TYPES = ["llama", "gpt2", "mamba", "jamba", "qwen3_5", "gemma2", "granite", "cohere", "falcon_h1"]
 

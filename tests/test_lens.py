@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny
 
 from layertracer.anatomy import discover
 from layertracer.capture import capture_blocks, model_logprobs
 from layertracer.lens import gather_rows, lens_each, lens_logprobs, trajectories
+from tests.conftest import tiny
 
 
 @torch.inference_mode()

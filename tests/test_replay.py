@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import tiny
 
 from layertracer.anatomy import discover
 from layertracer.capture import capture_blocks, forward
 from layertracer.lens import gather_rows, lens_logprobs
 from layertracer.replay import SuffixRunner, full_pass
+from tests.conftest import tiny
 
 TYPES = ["llama", "gpt2", "mamba", "mamba2", "jamba", "qwen3_5", "falcon_h1", "rwkv"]
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from tests.conftest import tiny
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
+from tests.conftest import tiny
 
 
 @pytest.mark.parametrize("model_type", ["llama", "mamba", "qwen3_5"])
@@ -35,6 +35,10 @@ def test_results_follow_the_contract(small_task, tmp_path) -> None:
         assert len(row["target_prob"]) == L + 1 and len(row["js_mean"]) == L + 1
         assert row["particle_layer"] is None or 1 <= row["particle_layer"] <= L
         assert row["correct"] == (row["top1_token_id"] == row["target_token_id"])
+        assert len(row["topk"]) == L + 1 and all(len(layer) == 5 for layer in row["topk"])
+        probs = [p for _, p in row["topk"][L]]
+        assert probs == sorted(probs, reverse=True) and row["topk"][L][0][0] == row["top1_token"]
+        assert abs(probs[0] - max(row["final_prob"], probs[0])) < 1e-9
     v = data["vulnerability"]
     assert all(len(row) == L + 1 for row in v["js"])
     assert all(len(v["masked_dims"][s]) == L + 1 for s in map(str, v["seeds"]))

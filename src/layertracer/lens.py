@@ -58,16 +58,24 @@ class Trajectories:
     Attributes:
         target_prob: Probability of the target token. ``[batch, L+1]``
         top1: Lens argmax token. ``[batch, L+1]``
+        topk_ids: The ``k`` most probable tokens. ``[batch, L+1, k]``
+        topk_probs: Their probabilities. ``[batch, L+1, k]``
         final_logprobs: Lens log-probs at the last layer. ``[batch, vocab]``
     """
 
     target_prob: torch.Tensor
     top1: torch.Tensor
+    topk_ids: torch.Tensor
+    topk_probs: torch.Tensor
     final_logprobs: torch.Tensor
 
 
 def trajectories(
-    anatomy: Anatomy, states: list[torch.Tensor], last: torch.Tensor, targets: torch.Tensor
+    anatomy: Anatomy,
+    states: list[torch.Tensor],
+    last: torch.Tensor,
+    targets: torch.Tensor,
+    k: int = 5,
 ) -> Trajectories:
     """Lens readout of every layer state at each prompt's last real token.
 
@@ -76,11 +84,21 @@ def trajectories(
         states: ``L+1`` layer states. each ``[batch, seq, d]``
         last: Index of each prompt's last real token. ``[batch]``
         targets: Target token ids. ``[batch]``
+        k: How many top tokens to keep per layer.
     """
-    probs, top1 = [], []
+    probs, top_p, top_i = [], [], []
     logprobs = None
     index = targets.to(states[0].device)[:, None]
     for _, logprobs in lens_each(anatomy, [gather_rows(s, last) for s in states]):
         probs.append(logprobs.gather(1, index)[:, 0].exp())  # [batch]
-        top1.append(logprobs.argmax(dim=-1))
-    return Trajectories(torch.stack(probs, 1).cpu(), torch.stack(top1, 1).cpu(), logprobs)
+        top = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)  # sorted, ties by index
+        top_p.append(top.values.exp())
+        top_i.append(top.indices)
+    topk_ids = torch.stack(top_i, 1).cpu()
+    return Trajectories(
+        target_prob=torch.stack(probs, 1).cpu(),
+        top1=topk_ids[..., 0],
+        topk_ids=topk_ids,
+        topk_probs=torch.stack(top_p, 1).cpu(),
+        final_logprobs=logprobs,
+    )

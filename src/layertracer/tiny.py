@@ -27,16 +27,28 @@ TOKENIZER_DIR = Path(__file__).parent / "data" / "tiny_tokenizer"
 _DROP_KEYS = ("transformers_version", "architectures", "_name_or_path", "model_type")
 
 
-# Hybrid families whose *default* config holds one kind of layer only (key names cannot
-# tell such a default from a plain model's): their tiny model gets both kinds, in the
-# order the other hybrids get (two recurrent/conv layers, then two attention layers).
 # fmt: off
+_ROPE = {"rope_type": "default", "rope_theta": 10000.0}
+_QWEN4_INDEXER = {"indexer_n_heads": 4, "indexer_kv_heads": 1, "indexer_head_dim": 16,
+                  "indexer_budget": 8, "indexer_compress_ratio": 4}
+_DOTS3_MLA = {"qk_nope_head_dim": 16, "qk_rope_head_dim": 16, "head_dim": 32,
+              "v_head_dim": 16, "index_head_dim": 16}
 TYPE_OVERRIDES: dict[str, dict[str, Any]] = {
+    # Hybrid families whose *default* config holds one kind of layer only (key names cannot
+    # tell such a default from a plain model's): their tiny model gets both kinds, in the
+    # order the other hybrids get (two recurrent/conv layers, then two attention layers).
     "lfm2": {"layer_types": ["conv", "conv", "full_attention", "full_attention"],
              "full_attn_idxs": [2, 3]},  # default: every layer attention
     "lfm2_moe": {"layer_types": ["conv", "conv", "full_attention", "full_attention"]},  # None
     "granitemoehybrid": {"layer_types": ["linear_attention", "linear_attention",
                                          "full_attention", "full_attention"]},  # all Mamba
+    # Defaults that transformers cannot build as shipped (ARCHITECTURES.md): fill them in.
+    "cohere_compass_text": {"rope_parameters": {"full_attention": _ROPE,
+                                                "sliding_attention": _ROPE}},  # {} by default
+    "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8.0,
+                             "attn_pdrop": 0.0}},  # attn_config lacks rope_theta; clip None
+    "qwen4_exp": _QWEN4_INDEXER, "qwen4_exp_text": _QWEN4_INDEXER,  # indexer_* None
+    "dots3_note": _DOTS3_MLA, "dots3_note_text": _DOTS3_MLA,  # SWA head_dim = nope + rope
 }
 # fmt: on
 

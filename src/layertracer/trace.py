@@ -43,6 +43,9 @@ class Progress(Protocol):
         """A context for one stage of ``total`` steps; yields a function to call per step."""
 
 
+TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens table)
+
+
 class SilentProgress:
     """A :class:`Progress` that shows nothing."""
 
@@ -57,7 +60,8 @@ class _Clean:
     """What the clean lens pass returns."""
 
     target_prob: torch.Tensor  # [N, L+1]
-    top1: torch.Tensor  # [N, L+1]
+    topk_ids: torch.Tensor  # [N, L+1, k]
+    topk_probs: torch.Tensor  # [N, L+1, k]
     fidelity: float
     stats: ActivationStats
 
@@ -129,24 +133,27 @@ def _clean_pass(
     lm: LoadedModel, anatomy: Anatomy, batches: Iterator[Batch], count: int, step: Callable
 ) -> _Clean:
     """Lens trajectories, fidelity and activation statistics over every batch."""
-    layers = anatomy.num_layers + 1
-    target_prob, top1 = torch.zeros(count, layers), torch.zeros(count, layers, dtype=torch.long)
+    layers, k = anatomy.num_layers + 1, TOP_K
+    target_prob = torch.zeros(count, layers)
+    topk_ids = torch.zeros(count, layers, k, dtype=torch.long)
+    topk_probs = torch.zeros(count, layers, k)
     stats, fidelity = ActivationStats(), 0.0
     for batch in batches:
         with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
             own = model_logprobs(lm.model, batch.input_ids, batch.attention_mask, batch.last)
         states = cap.states()
-        traj = trajectories(anatomy, states, batch.last, batch.targets)
+        traj = trajectories(anatomy, states, batch.last, batch.targets, k)
         fidelity = max(fidelity, float((traj.final_logprobs - own).abs().max()))
         stats.update(states, batch.attention_mask)
-        target_prob[batch.index], top1[batch.index] = traj.target_prob, traj.top1
+        target_prob[batch.index] = traj.target_prob
+        topk_ids[batch.index], topk_probs[batch.index] = traj.topk_ids, traj.topk_probs
         step()
     if not fidelity <= FIDELITY_TOLERANCE:
         raise FidelityError(
             f"logit lens of the last layer differs from the output of model type "
             f"{lm.model_type!r} by {fidelity:.3g} > {FIDELITY_TOLERANCE:g} on this task"
         )
-    return _Clean(target_prob, top1, fidelity, stats)
+    return _Clean(target_prob, topk_ids, topk_probs, fidelity, stats)
 
 
 def _base_results(
@@ -160,7 +167,7 @@ def _base_results(
     tokenizer, L = lm.tokenizer, anatomy.num_layers
     rows = []
     for n, (item, enc) in enumerate(zip(task.items, encoded, strict=True)):
-        top = int(clean.top1[n, L])
+        top = int(clean.topk_ids[n, L, 0])
         rows.append(
             {
                 "id": item.id,
@@ -176,6 +183,7 @@ def _base_results(
                 "top1_token": tokenizer.decode([top]),
                 "correct": top == enc.target_id,
                 "particle_layer": None,
+                "topk": _topk_rows(tokenizer, clean.topk_ids[n], clean.topk_probs[n]),
             }
         )
     warnings = list(task.warnings) + [e.warning for e in encoded if e.warning]
@@ -195,6 +203,16 @@ def _base_results(
         accuracy=sum(r["correct"] for r in rows) / len(rows),
         warnings=warnings,
     )
+
+
+def _topk_rows(tokenizer: object, ids: torch.Tensor, probs: torch.Tensor) -> list[list]:
+    """Per layer, the top tokens as ``[[token, prob], ...]``. ids/probs: ``[L+1, k]``"""
+    words = tokenizer.batch_decode(ids.reshape(-1, 1).tolist())
+    k = ids.shape[1]
+    return [
+        [[words[layer * k + j], round(float(probs[layer, j]), 6)] for j in range(k)]
+        for layer in range(ids.shape[0])
+    ]
 
 
 def _add_particles(results: Results, clean: _Clean, config: RunConfig, num_layers: int) -> None:
