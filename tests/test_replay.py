@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from layertracer import RunConfig, VulnerabilityConfig, trace
 from layertracer.anatomy import discover
 from layertracer.capture import capture_blocks, forward
 from layertracer.lens import gather_rows, lens_logprobs
 from layertracer.replay import SuffixRunner, full_pass
+from layertracer.tasks import load_task
 from tests.conftest import tiny
 
 TYPES = ["llama", "gpt2", "mamba", "mamba2", "jamba", "qwen3_5", "falcon_h1", "rwkv"]
@@ -65,3 +67,14 @@ def test_hooks_are_removed_even_on_error() -> None:
     with pytest.raises(ValueError, match="boom"):
         full_pass(lm.model, anatomy, ids, mask, 1, broken)
     assert all(not b._forward_hooks and not b._forward_pre_hooks for b in anatomy.blocks)
+
+
+@pytest.mark.parametrize("model_type", ["mpt", "bloom"])
+def test_alibi_biases_replay_when_the_batch_equals_the_head_count(model_type: str) -> None:
+    """mpt shares a [heads, 1, T] bias; bloom's is [batch·heads, 1, T]: 4 heads, batch 4."""
+    lm = tiny(model_type)
+    task = load_task("capitals", 4)
+    v = trace(
+        lm, task, RunConfig(batch_size=4, vulnerability=VulnerabilityConfig(seeds=(0, 1, 2)))
+    ).vulnerability
+    assert v["path"] == "replay", v["fallback_reason"]

@@ -7,7 +7,7 @@ and in what order, and tensors are followed by equality (../shared/ARCHITECTURES
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -16,7 +16,7 @@ from layertracer.capture import Slot, first_tensor
 from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError
 from layertracer.layer_types import classify_blocks
-from layertracer.probe import run_probe, same, trace_final_norm
+from layertracer.probe import batch_major_paths, run_probe, same, trace_final_norm
 from layertracer.transforms import LogitTransform, choose_transform
 
 
@@ -36,6 +36,10 @@ class Anatomy:
         layer_types: Block type per block (``L`` entries).
         hidden_size: Width ``d`` of the residual stream.
         vocab_size: Width of the logits.
+        batch_major: Per block, the paths of the call arguments whose first dimension is
+            batch-major (it scales with the batch); replay repeats exactly those, and uses
+            ``first dim == batch`` for arguments the probes never saw.
+        batch_seen: Per block, the argument paths the probes saw.
     """
 
     blocks: list[nn.Module]
@@ -49,6 +53,8 @@ class Anatomy:
     layer_types: list[str]
     hidden_size: int
     vocab_size: int
+    batch_major: list[frozenset[tuple]] = field(default_factory=list)
+    batch_seen: list[frozenset[tuple]] = field(default_factory=list)
 
     @property
     def num_layers(self) -> int:
@@ -109,6 +115,9 @@ def discover(
         vocab_size=int(probe.logits.shape[-1]),
     )
     anatomy.transform = _check_lens(model, anatomy, last.out, probe.logits)
+    anatomy.batch_major, anatomy.batch_seen = batch_major_paths(
+        model, tokenizer, blocks, anatomy.slot
+    )
     return anatomy
 
 
@@ -168,8 +177,9 @@ def _ran_children(model: nn.Module, path: str, ran: dict) -> list[nn.Module]:
 
 
 def _num_layers(model: nn.Module) -> int | None:
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else None
-    return getattr(config or model.config, "num_hidden_layers", None)
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(text, "num_hidden_layers", None)
 
 
 def _find_unembed(model: nn.Module, ran: dict, names: dict) -> nn.Module:

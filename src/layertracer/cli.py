@@ -118,6 +118,9 @@ def run(
         None, help="Override: comma list of final-norm module paths, or 'none'."
     ),
     unembed: str | None = typer.Option(None, help="Override: path of the unembedding module."),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="Write results only, no figures or report.html."
+    ),
 ) -> None:
     """Analyse MODEL on TASK: logit lens, task particles, vulnerable layer."""
     config = RunConfig(
@@ -153,11 +156,54 @@ def run(
     for warning in results.warnings[:10]:
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
     out.print(f"results: {path}", highlight=False)
+    if not no_report:
+        _write_report_after_run(results, target)
+
+
+def _write_report_after_run(results: object, target: Path) -> None:
+    """Figures and report.html next to results.json; a failure leaves the results intact."""
+    from layertracer.report import write_report
+
+    try:
+        out.print(f"report:  {write_report(results, target)}", highlight=False)
+    except Exception as exc:  # the results are saved; say how to retry, exit 2
+        typer.echo(
+            f"error: report not written ({type(exc).__name__}: {exc}); results.json is "
+            f"intact, retry with `layertracer report {target}`",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 def _default_out(model: str, task: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{Path(model).name}-{Path(task).stem}").strip("-")
     return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@app.command()
+@_friendly
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory holding results.json."),
+    prompt: str | None = typer.Option(
+        None, help="Id (or index) of the prompt for the top-k token table."
+    ),
+) -> None:
+    """(Re)build the figures and report.html of a run from its results.json."""
+    from layertracer.report import write_report
+
+    out.print(f"report: {write_report(run_dir, run_dir, topk_prompt=prompt)}", highlight=False)
+
+
+@app.command()
+@_friendly
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Two or more run directories."),
+    out_dir: Path = typer.Option(..., "--out", help="Directory for the figures and compare.html."),
+) -> None:
+    """Compare runs side by side on a relative depth axis (layer / L)."""
+    from layertracer.report import write_compare
+
+    out.print(f"comparison: {write_compare(run_dirs, out_dir)}", highlight=False)
 
 
 @app.command()

@@ -29,3 +29,7 @@ class AnatomyError(LayerTracerError):
 
 class FidelityError(LayerTracerError):
     """The logit lens of the last layer does not reproduce the model's output."""
+
+
+class ReportError(LayerTracerError):
+    """A run directory or results.json cannot be turned into figures and a report."""

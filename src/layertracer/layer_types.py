@@ -19,11 +19,12 @@ MIXER_TABLE: tuple[tuple[str, str | None, str], ...] = (
     (r"Mamba|Mixer", "A_log", "mamba"),
     (r"LinearAttention|LinearAttn|Lightning", None, "linear_attention"),
     (r"^Rwkv|^RWKV", None, "rwkv"),
-    (r"RecurrentBlock|Rglru|RGLRU", None, "recurrent"),
+    (r"RecurrentBlock|Rglru|RGLRU|LSTM", None, "recurrent"),
     (r"ShortConv", None, "conv"),
-    (r"Attention|Attn", None, "attention"),
+    (r"Attention|Attn|MLA$", None, "attention"),  # MLA: multi-head latent attention
 )
 MOE_PATTERN = r"Moe|MoE|Experts|BlockSparseTop2"
+MLP_PATTERN = r"MLP|Mlp|FeedForward|FFN"  # a block with no mixer: an MLP-only block
 
 
 def _module_kind(module: nn.Module) -> str | None:
@@ -38,16 +39,21 @@ def _module_kind(module: nn.Module) -> str | None:
 def classify_block(block: nn.Module) -> str:
     """The kind of one block, e.g. ``attention``, ``mamba``, ``attention+moe``.
 
-    Returns ``unknown`` when no row of the table matches.
+    Returns ``mlp`` or ``moe`` for a block with a feed-forward part but no mixer, and
+    ``unknown`` when nothing matches.
     """
     kinds: list[str] = []
-    moe = False
+    moe = mlp = False
     for module in list(block.modules())[1:]:  # the block's own class name says little
-        moe = moe or bool(re.search(MOE_PATTERN, type(module).__name__))
+        name = type(module).__name__
+        moe = moe or bool(re.search(MOE_PATTERN, name))
+        mlp = mlp or bool(re.search(MLP_PATTERN, name))
         kind = _module_kind(module)
         if kind is not None and kind not in kinds:
             kinds.append(kind)
-    base = "hybrid-parallel" if len(kinds) > 1 else (kinds[0] if kinds else "unknown")
+    if not kinds:  # no mixer: a feed-forward-only block (nemotron_h) or none we know
+        return "moe" if moe else ("mlp" if mlp else "unknown")
+    base = "hybrid-parallel" if len(kinds) > 1 else kinds[0]
     return f"{base}+moe" if moe else base
 
 

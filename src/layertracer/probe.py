@@ -148,3 +148,53 @@ def _forward_chain(after: list[Call], last_out: torch.Tensor) -> list[nn.Module]
         chain.append(step.module)
         current = step.out
     return chain
+
+
+def leaves(value: object, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tensor]]:
+    """Every tensor inside nested tuples, lists and dicts, with its path."""
+    if isinstance(value, torch.Tensor):
+        yield path, value
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            yield from leaves(item, (*path, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+
+
+def batch_major_paths(
+    model: nn.Module, tokenizer: object, blocks: list[nn.Module], slot: object
+) -> tuple[list[frozenset[tuple]], list[frozenset[tuple]]]:
+    """Per block, the argument paths whose first dimension scales with the batch, and the
+    paths the probes saw at all (an argument only present with padding may be unseen).
+
+    Captures the blocks' calls for right-padded batches of 2 and of 3 probe sentences; a
+    tensor is batch-major if its first dimension grows by 3/2. Shapes alone cannot tell a
+    batch-major ``[B·heads, ...]`` bias from a shared ``[heads, ...]`` one when ``B``
+    equals the head count; two batch sizes can.
+    """
+    sizes = (2, 3)
+    found = [_block_calls(model, tokenizer, blocks, slot, n) for n in sizes]
+    major, seen = [], []
+    for two, three in zip(*found, strict=True):
+        a, b = dict(leaves(two)), dict(leaves(three))
+        both = {p for p in b if p in a and b[p].dim() == a[p].dim() >= 1}
+        seen.append(frozenset(both))
+        major.append(
+            frozenset(p for p in both if sizes[0] * b[p].shape[0] == sizes[1] * a[p].shape[0])
+        )
+    return major, seen
+
+
+def _block_calls(
+    model: nn.Module, tokenizer: object, blocks: list[nn.Module], slot: object, size: int
+) -> list[tuple[tuple, dict]]:
+    """The blocks' call arguments for a right-padded batch of ``size`` probe sentences."""
+    from layertracer.capture import capture_blocks  # a cycle at import time otherwise
+
+    texts = [PROBE_TEXT[: len(PROBE_TEXT) - 7 * i] for i in range(size)]  # unequal lengths
+    enc = tokenizer(texts, return_tensors="pt", padding=True)
+    device = next(model.parameters()).device
+    with torch.inference_mode(), capture_blocks(blocks, slot) as cap:
+        forward(model, enc["input_ids"].to(device), enc["attention_mask"].to(device))
+    return cap.inputs

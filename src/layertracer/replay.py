@@ -2,13 +2,15 @@
 
 A clean forward captures every block's call arguments; replay calls the blocks directly,
 reusing all captured arguments but the residual one. Several edited copies (seeds) are
-stacked on the batch dimension: captured tensors whose first dimension is the batch size
-are repeated, broadcastable ones stay. The hooked full pass is the fallback and baseline.
+stacked on the batch dimension: the captured tensors that are batch-major (found at
+discovery by doubling the batch, ``Anatomy.batch_major``) are repeated, shared ones stay.
+The hooked full pass is the fallback and baseline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,19 +26,32 @@ from layertracer.capture import (
 )
 
 
-def _repeat(value: object, batch: int, factor: int) -> object:
-    """Repeats batch-major tensors inside ``value`` ``factor`` times along dim 0."""
+def _repeat(value: object, rule: _BatchMajor, factor: int, path: tuple = ()) -> object:
+    """Repeats the batch-major tensors inside ``value`` ``factor`` times along dim 0."""
     if isinstance(value, torch.Tensor):
-        if value.dim() >= 2 and value.shape[0] == batch and factor > 1:
+        if factor > 1 and rule(path, value):
             return value.repeat(factor, *([1] * (value.dim() - 1)))
         return value
-    if isinstance(value, tuple):
-        return tuple(_repeat(v, batch, factor) for v in value)
-    if isinstance(value, list):
-        return [_repeat(v, batch, factor) for v in value]
+    if isinstance(value, (tuple, list)):
+        items = [_repeat(v, rule, factor, (*path, i)) for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        return {k: _repeat(v, batch, factor) for k, v in value.items()}
+        return {k: _repeat(v, rule, factor, (*path, k)) for k, v in value.items()}
     return value
+
+
+@dataclass(frozen=True)
+class _BatchMajor:
+    """Is the tensor at a path batch-major? As measured at discovery, else by its shape."""
+
+    paths: frozenset[tuple]
+    seen: frozenset[tuple]
+    batch: int
+
+    def __call__(self, path: tuple, value: torch.Tensor) -> bool:
+        if path in self.seen:
+            return path in self.paths
+        return value.dim() >= 1 and value.shape[0] == self.batch
 
 
 class SuffixRunner:
@@ -47,12 +62,17 @@ class SuffixRunner:
         self.slot = anatomy.slot
         self.inputs = capture.inputs
         self.batch = capture.outputs[0].shape[0]
+        self.batch_major, self.seen = anatomy.batch_major, anatomy.batch_seen
         self._cache: dict[int, list[tuple[tuple, dict]]] = {}
 
     def _inputs(self, factor: int) -> list[tuple[tuple, dict]]:
         if factor not in self._cache:
+            calls = zip(self.inputs, self.batch_major, self.seen, strict=True)
             self._cache = {  # keep one expansion alive at a time
-                factor: [_repeat(call, self.batch, factor) for call in self.inputs]
+                factor: [
+                    _repeat(call, _BatchMajor(paths, seen, self.batch), factor)
+                    for call, paths, seen in calls
+                ]
             }
         return self._cache[factor]
 

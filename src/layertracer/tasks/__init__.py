@@ -11,12 +11,22 @@ Example::
     from layertracer.tasks import load_task
     task = load_task("capitals", max_items=20)
     task = load_task("my_prompts.csv")
+    task = few_shot(load_task("translation"), shots=3)   # 3 solved items before each
 """
 
 from __future__ import annotations
 
+from layertracer.tasks.fewshot import few_shot
 from layertracer.tasks.loader import load_task, validate_file
 from layertracer.tasks.registry import list_suites
 from layertracer.tasks.schema import SuiteInfo, Task, TaskItem
 
-__all__ = ["SuiteInfo", "Task", "TaskItem", "list_suites", "load_task", "validate_file"]
+__all__ = [
+    "SuiteInfo",
+    "Task",
+    "TaskItem",
+    "few_shot",
+    "list_suites",
+    "load_task",
+    "validate_file",
+]

@@ -1,0 +1,131 @@
+"""Figures and the self-contained HTML report of a run, and the comparison of several runs.
+
+Public API::
+
+    from layertracer.report import write_report, write_compare
+    write_report("runs/capitals", "runs/capitals")       # figures + report.html
+    write_compare(["runs/smol", "runs/mamba"], "runs/cmp")  # overlays + compare.html
+
+Both read nothing but ``results.json`` (or a :class:`~layertracer.results.Results`), write
+every figure as PNG (150 dpi) and SVG, and embed the PNGs in the page as ``data:`` URIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from layertracer.errors import ReportError
+from layertracer.report import figures, method_figures, topk
+from layertracer.report.data import output_dir, run_data
+from layertracer.report.html import Drawn, render, report_context
+from layertracer.report.style import data_uri, save, style
+from layertracer.results import Results, atomic_write
+
+__all__ = ["FIGURES", "write_compare", "write_report"]
+
+# (file name, title, one-line caption, drawing function); README's figure list mirrors it.
+FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
+    ("lens_heatmap", "Logit-lens heatmap",
+     "Probability of the target token read out after every layer (columns) for every prompt "
+     "(rows); circles mark each prompt's task particle.", figures.lens_heatmap),
+    ("trajectory", "Target-probability trajectory",
+     "Mean probability of the target token per layer over all prompts, with the median and "
+     "the interquartile band; the dotted line is the median particle.", figures.trajectory),
+    ("particles", "Task particles",
+     "How many prompts have their particle at each layer, with median and IQR, and the "
+     "sensitivity of the median to the jump threshold δ.", figures.particles),
+    ("js", "Vulnerability (Jensen–Shannon divergence)",
+     "Output change when 20% of hidden dims are masked at each layer: single seeds, mean ± "
+     "std over seeds, and the vulnerable layer (argmax of the mean).", figures.js_curve),
+    ("cka", "CKA similarity",
+     "Linear CKA between every pair of layers, and δ_ℓ (mean CKA with the neighbouring "
+     "layers) whose minima are the critical layers.", method_figures.cka_matrix),
+    ("ablation", "Layer ablation",
+     "Drop in target log-probability and in top-1 accuracy when each block is skipped.",
+     method_figures.ablation),
+    ("tracing", "Causal tracing",
+     "Indirect effect of restoring the clean state at each layer after corrupting the "
+     "subject tokens (ROME-style).", method_figures.tracing),
+)  # fmt: skip
+TOPK = (
+    "topk",
+    "Top-k tokens per layer (logit lens)",
+    "The most probable next tokens read out after every layer for one prompt, shaded by "
+    "probability; the target token is boxed.",
+)
+
+
+def write_report(
+    results_or_dir: Results | dict | str | Path,
+    out_dir: str | Path | None = None,
+    topk_prompt: str | int | None = None,
+) -> Path:
+    """Draws every figure the run supports and writes ``report.html``.
+
+    Args:
+        results_or_dir: A ``Results``, a results.json object, or a run directory / file.
+        out_dir: Where to write (default: the run directory itself).
+        topk_prompt: Id or index of the prompt for the top-k table (default: automatic).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        ReportError: Missing or malformed results, or an output path that is not a folder.
+    """
+    data = run_data(results_or_dir)
+    out = _out_dir(results_or_dir, out_dir)
+    drawn, notes = draw_all(data, out, topk_prompt)
+    page = render("report.html.j2", **report_context(data, drawn, notes))
+    path = out / "report.html"
+    atomic_write(path, page)
+    return path
+
+
+def draw_all(data: dict, out: Path, topk_prompt: str | int | None = None) -> tuple[list, list]:
+    """Saves every applicable figure into ``out``; returns them and notes on skipped ones."""
+    drawn: list[Drawn] = []
+    notes: list[str] = []
+    with style():
+        for name, title, caption, draw in FIGURES:
+            fig = draw(data)
+            if fig is not None:
+                drawn.append(Drawn(name, title, caption, data_uri(save(fig, out, name))))
+            if name == "js":  # the top-k table comes after the run's own figures
+                drawn += _topk(data, out, topk_prompt, notes)
+    return drawn, notes
+
+
+def _topk(data: dict, out: Path, wanted: str | int | None, notes: list[str]) -> list[Drawn]:
+    index = topk.choose_prompt(data, wanted) if topk.has_topk(data) else None
+    if index is None:
+        notes.append(
+            "Top-k tokens per layer: not shown, this results.json has no per-prompt "
+            "top-k tokens (prompts[i].topk)."
+        )
+        return []
+    shown = (str(data["prompts"][index].get("id")), str(index))
+    if wanted is not None and str(wanted) not in shown:
+        notes.append(f"Top-k table: prompt {wanted!r} not found, showing another one.")
+    fig = topk.topk_table(data, index)
+    caption = f"{TOPK[2]} Prompt: {data['prompts'][index].get('id', index)}."
+    return [Drawn(TOPK[0], TOPK[1], caption, data_uri(save(fig, out, TOPK[0])))]
+
+
+def _out_dir(source: object, out_dir: str | Path | None) -> Path:
+    if out_dir is None:
+        if not isinstance(source, (str, Path)):
+            raise ReportError("an output directory is required when the input is not a directory")
+        source = Path(source)
+        out_dir = source if source.is_dir() else source.parent
+    return output_dir(out_dir)
+
+
+def write_compare(dirs: list[str | Path], out_dir: str | Path) -> Path:
+    """Overlays several runs on a relative depth axis; writes PNG/SVG and ``compare.html``."""
+    from layertracer.report.compare import compare
+
+    return compare(dirs, Path(out_dir))

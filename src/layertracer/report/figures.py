@@ -1,0 +1,198 @@
+"""The figures of one run, each drawn from the results.json object alone.
+
+Every function takes the run's ``data`` (see :func:`layertracer.report.data.run_data`) and
+returns a :class:`~matplotlib.figure.Figure`, or ``None`` when the run lacks the section
+it needs. Layer axes run over the ``L+1`` layer states (0 = embedding output) and carry a
+strip of block types under them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from layertracer.report.data import floats, layer_states, num_layers, probs_matrix, run_label
+from layertracer.report.style import (
+    draw_strip,
+    layer_figure,
+    set_layer_ticks,
+    shorten,
+    strip_legend,
+)
+
+LAYER_LABEL = "layer (0 = embedding output, i = after block i)"
+
+
+def finish_layer_axes(
+    fig: Figure, ax: object, strip: object, data: dict, extra: list | None = None
+) -> None:
+    """Block-type strip, layer ticks, x label, and one legend under the figure for all."""
+    kinds = draw_strip(strip, [layer_states(data)])
+    set_layer_ticks(strip, num_layers(data))
+    strip.set_xlabel(LAYER_LABEL)
+    strip_legend(fig, kinds, [*ax.get_legend_handles_labels()[0], *(extra or [])])
+
+
+def lens_heatmap(data: dict) -> Figure:
+    """Target probability of every prompt (rows) at every layer (columns), particles marked."""
+    P = probs_matrix(data)  # [N, L+1]
+    N = P.shape[0]
+    fig, ax, strip, _ = layer_figure(9.0, min(max(3.2, 0.19 * N + 2.0), 16.0))
+    image = ax.imshow(P, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="none")
+    rows = [(row["particle_layer"], n) for n, row in enumerate(data["prompts"])]
+    rows = [(x, n) for x, n in rows if x is not None]
+    marker = Line2D([], [], ls="", marker="o", mfc="none", mec="#ff3030", label="particle layer")
+    if rows:
+        xs, ys = zip(*rows, strict=True)
+        ax.scatter(xs, ys, s=28, marker="o", facecolors="none", edgecolors="#ff3030", lw=1.3)
+    if N <= 60:
+        ids = [shorten(row.get("id") or n, 26) for n, row in enumerate(data["prompts"])]
+        ax.set_yticks(range(N), ids, fontsize=7 if N > 16 else 8)
+    else:
+        ax.set_ylabel("prompt (row)")
+    ax.set_title(f"Logit lens: P(target) per layer — {run_label(data)}")
+    fig.colorbar(image, ax=[ax, strip], label="P(target token)", shrink=0.9, pad=0.01)
+    finish_layer_axes(fig, ax, strip, data, [marker])
+    return fig
+
+
+def trajectory(data: dict) -> Figure:
+    """Mean target probability over prompts per layer, with the interquartile band."""
+    P, L = probs_matrix(data), num_layers(data)
+    layers = np.arange(L + 1)
+    q25, median, q75 = np.nanpercentile(P, [25, 50, 75], axis=0)
+    fig, ax, strip, _ = layer_figure(8.0, 4.2)
+    ax.fill_between(layers, q25, q75, color="#4c72b0", alpha=0.25, lw=0, label="IQR (25–75%)")
+    ax.plot(layers, np.nanmean(P, axis=0), color="#4c72b0", lw=2, marker=".", label="mean")
+    ax.plot(layers, median, color="#4c72b0", lw=1, ls="--", label="median")
+    particles = data.get("particles") or {}
+    if particles.get("median") is not None:
+        ax.axvline(particles["median"], color="#c44e52", ls=":", lw=1.5, label="median particle")
+    ax.set_ylim(0, max(0.05, float(np.nanmax(q75)), float(np.nanmax(np.nanmean(P, 0)))) * 1.08)
+    ax.set_ylabel("P(target token)")
+    ax.set_title(f"Target probability by layer ({P.shape[0]} prompts) — {run_label(data)}")
+    ax.grid(axis="y", alpha=0.3)
+    finish_layer_axes(fig, ax, strip, data)
+    return fig
+
+
+def particles(data: dict) -> Figure | None:
+    """Histogram of the particle layers, and the sensitivity table over δ beside it."""
+    part = data.get("particles")
+    if not part:
+        return None
+    L = num_layers(data)
+    layers = [x for x in part.get("layers", []) if x is not None]
+    fig, ax, strip, side = layer_figure(9.5, 4.4, side=0.42)
+    counts = np.bincount(np.asarray(layers, dtype=int), minlength=L + 1)[: L + 1]
+    ax.bar(np.arange(L + 1), counts, width=0.8, color="#4c72b0", label="prompts")
+    if part.get("median") is not None:
+        ax.axvline(part["median"], color="#c44e52", ls="--", lw=1.5, label="median")
+    if part.get("quartiles"):
+        lo, hi = part["quartiles"]
+        ax.axvspan(lo - 0.5, hi + 0.5, color="#c44e52", alpha=0.1, lw=0, label="IQR")
+    total = len(part.get("layers", [])) or 1
+    none = total - len(layers)
+    ax.set_title(
+        f"Task particles (δ = {part.get('delta', '?')}): {len(layers)} of {total} prompts; "
+        f"no particle: {none} ({none / total:.0%})"
+    )
+    ax.set_ylabel("prompts")
+    ax.set_ylim(0, max(1, int(counts.max())) * 1.1)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    if not layers:
+        ax.text(0.5, 0.5, "no prompt has a particle", transform=ax.transAxes, ha="center")
+    _sensitivity_table(side, part)
+    finish_layer_axes(fig, ax, strip, data)
+    return fig
+
+
+def sensitivity_rows(part: dict) -> list[tuple[str, str, str]]:
+    """(δ, median particle, fraction without particle) per δ of the sensitivity table."""
+    rows = []
+    for delta, value in sorted(part.get("sensitivity", {}).items(), key=lambda kv: float(kv[0])):
+        entry = value if isinstance(value, dict) else {"median": value}
+        median, none = entry.get("median"), entry.get("none_fraction")
+        rows.append(
+            (
+                f"{float(delta):g}",
+                "–" if median is None else f"{median:g}",
+                "–" if none is None else f"{none:.0%}",
+            )
+        )
+    return rows
+
+
+def _sensitivity_table(side: object, part: dict) -> None:
+    side.axis("off")
+    rows = sensitivity_rows(part)
+    if not rows:
+        return
+    table = side.table(
+        cellText=rows, colLabels=["δ", "median", "none"], loc="center", cellLoc="center"
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1.0, 1.35)
+    current = f"{float(part.get('delta', 0.05)):g}"
+    for (r, _), cell in table.get_celld().items():
+        if r == 0 or (r > 0 and rows[r - 1][0] == current):
+            cell.set_text_props(fontweight="bold")
+    side.set_title("Sensitivity over δ", fontsize=9)
+
+
+def js_curve(data: dict) -> Figure | None:
+    """Jensen–Shannon divergence per perturbed layer: seeds, mean ± std, vulnerable layer."""
+    vul = data.get("vulnerability")
+    if not vul or not vul.get("js_mean"):
+        return None
+    L = num_layers(data)
+    layers = np.arange(L + 1)
+    mean, std = floats(vul["js_mean"]), floats(vul.get("js_std") or [0.0] * (L + 1))
+    fig, ax, strip, _ = layer_figure(8.0, 4.4)
+    for n, curve in enumerate(vul.get("js", [])):
+        label = f"single seeds ({len(vul['js'])})" if n == 0 else None
+        ax.plot(layers, floats(curve), color="#7f7f7f", lw=0.8, alpha=0.5, label=label)
+    low, high = np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)  # JS lies in [0, 1]
+    ax.fill_between(layers, low, high, color="#dd8452", alpha=0.25, lw=0, label="± std")
+    ax.plot(layers, mean, color="#dd8452", lw=2, marker=".", label="mean over seeds")
+    _mark_vulnerable(ax, vul, mean)
+    top = max(float(np.nanmax(high)), *(float(np.nanmax(floats(c))) for c in vul.get("js", [])))
+    ax.set_ylim(0, min(1.05, top * 1.12 + 0.02))
+    ax.set_ylabel("JS divergence (bits, 0–1)")
+    ax.set_title(_js_title(data, vul))
+    ax.grid(axis="y", alpha=0.3)
+    finish_layer_axes(fig, ax, strip, data)
+    return fig
+
+
+def _mark_vulnerable(ax: object, vul: dict, mean: np.ndarray) -> None:
+    layer = vul.get("vulnerable_layer")
+    if layer is None:
+        return
+    stable = vul.get("stable", True)
+    color = "#c44e52" if stable else "#b8860b"
+    ax.axvline(layer, color=color, ls="--", lw=1.3)
+    ax.plot([layer], [mean[layer]], marker="*", ms=14, color=color, ls="")
+    note = "" if stable else " (not stable)"
+    ax.annotate(
+        f"vulnerable layer {layer}{note}",
+        (layer, mean[layer]),
+        xytext=(6, 10),
+        textcoords="offset points",
+        color=color,
+        fontsize=8,
+        fontweight="bold",
+    )
+
+
+def _js_title(data: dict, vul: dict) -> str:
+    seeds = len(vul.get("seeds", vul.get("js", [])))
+    title = (
+        f"Vulnerability: JS per perturbed layer, {seeds} seeds, mask "
+        f"{vul.get('mask_ratio', '?')} {vul.get('mask_mode', '')} — {run_label(data)}"
+    )
+    if vul.get("seed_agreement") is not None:
+        title += f"\nseed agreement on the vulnerable layer: {vul['seed_agreement']:.0%}"
+    return title

@@ -1,0 +1,177 @@
+"""``report.html`` and ``compare.html``: jinja2 templates with autoescaping.
+
+Every value reaches the page through a template variable, so every user string (prompts,
+targets, ids, model specs, paths) is HTML-escaped; figures are ``data:`` URIs. The pages
+load nothing from anywhere: no external URL, stylesheet or script file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from itertools import groupby
+
+import jinja2
+
+from layertracer.report.data import num_layers, run_label
+from layertracer.report.figures import sensitivity_rows
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A figure as the page shows it."""
+
+    name: str
+    title: str
+    caption: str
+    uri: str
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The template environment: package templates, autoescape on, undefined is an error."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("layertracer.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(template: str, **context: object) -> str:
+    """Renders ``templates/<template>`` with ``context``."""
+    return environment().get_template(template).render(**context)
+
+
+def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested dicts as ``(dotted.key, value)`` rows; lists and scalars as compact JSON."""
+    if isinstance(value, dict) and value:
+        rows: list[tuple[str, str]] = []
+        for key, item in value.items():
+            rows += flatten(item, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return [(prefix, text)]
+
+
+def block_summary(types: list[str]) -> str:
+    """Block types run-length encoded: ``mamba ×2, attention ×2``."""
+    return ", ".join(f"{kind} ×{len(list(run))}" for kind, run in groupby(types))
+
+
+def _fmt(value: object, spec: str = ".3g") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def summary_rows(data: dict) -> list[tuple[str, str]]:
+    """The summary table: the same measures as the terminal summary."""
+    rows = [
+        ("prompts", str(len(data["prompts"]))),
+        ("accuracy (final top-1 = target)", _fmt(data.get("accuracy"), ".3f")),
+        ("lens fidelity max |Δ log-prob|", _fmt(data["lens"].get("fidelity_max_abs_err"), ".2e")),
+    ]
+    rows += _particle_rows(data.get("particles") or {})
+    rows += _vulnerability_rows(data.get("vulnerability") or {})
+    for key, name in (("cka", "CKA"), ("ablation", "ablation"), ("causal_tracing", "tracing")):
+        section = data.get(key) or {}
+        layer = section.get("critical_layer", (section.get("critical_layers") or [None])[0])
+        if section:
+            rows.append((f"{name} critical layer", _fmt(layer, "")))
+    return rows
+
+
+def _particle_rows(part: dict) -> list[tuple[str, str]]:
+    if not part:
+        return []
+    median = _fmt(part.get("median"), "g")
+    if part.get("median") is not None:
+        median += f" (IQR {_fmt(part.get('iqr'), 'g')})"
+    return [
+        (f"particle layer median (δ = {part.get('delta')})", median),
+        ("prompts without particle", _fmt(part.get("none_fraction"), ".0%")),
+    ]
+
+
+def _vulnerability_rows(vul: dict) -> list[tuple[str, str]]:
+    i = vul.get("vulnerable_layer")
+    if i is None:
+        return []
+    std = (vul.get("js_std") or [None] * (i + 1))[i]
+    js = f"{_fmt(vul['js_mean'][i], '.3f')} ± {_fmt(std, '.3f')}"
+    stable = {True: "yes", False: "NO"}.get(vul.get("stable"), "–")
+    return [
+        ("vulnerable layer (JS mean ± std)", f"{i} ({js} over {len(vul.get('seeds', []))} seeds)"),
+        ("stable across seeds", f"{stable} (agreement {_fmt(vul.get('seed_agreement'), '.0%')})"),
+        ("per-seed vulnerable layers", json.dumps(vul.get("per_seed_vulnerable_layer"))),
+        (
+            "massive channels",
+            f"{len(vul.get('massive_dims') or [])} (protect: {vul.get('protect_massive')})",
+        ),
+    ]
+
+
+def prompt_rows(data: dict) -> list[dict]:
+    """One row per prompt for the sortable table."""
+    L = num_layers(data)
+    rows = []
+    for n, row in enumerate(data["prompts"]):
+        final = row.get("final_prob", row["target_prob"][L])
+        rows.append(
+            {
+                "n": n,
+                "id": str(row.get("id", n)),
+                "prompt": str(row.get("prompt", "")),
+                "target": str(row.get("target", "")),
+                "particle": row.get("particle_layer"),
+                "final": final,
+                "correct": row.get("correct"),
+                "top1": str(row.get("top1_token", "")),
+            }
+        )
+    return rows
+
+
+def agreement_rows(agreement: dict) -> list[dict]:
+    """The agreement pairs with numbers rounded for reading."""
+
+    def num(value: object) -> str:
+        if isinstance(value, list):
+            return "[" + ", ".join(num(v) for v in value) + "]"
+        return f"{value:.3g}" if isinstance(value, (int, float)) else _fmt(value, "")
+
+    keys = ("a", "b", "spearman", "spearman_ci95", "pearson", "layer_distance")
+    return [
+        {key: str(pair.get(key)) if key in ("a", "b") else num(pair.get(key)) for key in keys}
+        for pair in agreement.get("pairs") or []
+        if isinstance(pair, dict)
+    ]
+
+
+def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
+    """Everything ``report.html.j2`` shows."""
+    vul = data.get("vulnerability") or {}
+    alert = vul.get("warning")
+    model = dict(data["model"])
+    model["layer_types"] = block_summary(model.get("layer_types", []))
+    return {
+        "title": f"layertracer report — {run_label(data)}",
+        "label": run_label(data),
+        "alert": alert,
+        "warnings": [w for w in data.get("warnings", []) if w != alert],
+        "summary": summary_rows(data),
+        "sensitivity": sensitivity_rows(data.get("particles") or {}),
+        "agreement": agreement_rows(data.get("agreement") or {}),
+        "figures": figures,
+        "notes": notes,
+        "prompts": prompt_rows(data),
+        "sections": [
+            ("Model", flatten(model)),
+            ("Task", flatten(data.get("task", {}))),
+            ("Configuration", flatten(data.get("config", {}))),
+            ("Environment", flatten(data.get("environment", {}))),
+            ("Timing (seconds)", flatten(data.get("timing", {}))),
+        ],
+        "tool": data.get("tool", {}),
+    }

@@ -1,0 +1,184 @@
+"""Shared look of the figures: block-type strips, layer ticks, saving as PNG and SVG.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly and rendered by the Agg
+canvas, never through ``pyplot``: nothing is registered globally, no window can open, and
+importing this module does not change the user's matplotlib backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import io
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+DPI = 150
+# Block kinds as :mod:`layertracer.layer_types` names them; other kinds get the cycle below.
+KIND_COLORS = {
+    "embedding": "#9e9e9e",
+    "attention": "#4c72b0",
+    "mamba": "#dd8452",
+    "mamba2": "#c44e52",
+    "gated_deltanet": "#55a868",
+    "linear_attention": "#8172b3",
+    "conv": "#937860",
+    "rwkv": "#da8bc3",
+    "recurrent": "#ccb974",
+    "hybrid-parallel": "#64b5cd",
+    "unknown": "#e0e0e0",
+}
+OTHER_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#8c564b", "#2ca02c")
+RC = {
+    "text.parse_math": False,  # prompts and tokens may contain "$"
+    "svg.hashsalt": "layertracer",  # stable SVG ids: a rebuilt report is identical
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+# Fonts tried after DejaVu Sans for glyphs it lacks (CJK tokens), where installed.
+FALLBACK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+)
+
+
+@functools.cache
+def _font_family() -> list[str]:
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """The figures' matplotlib settings for the block only; missing glyphs are not warned."""
+    with matplotlib.rc_context({**RC, "font.family": _font_family()}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        yield
+
+
+def kind_color(kind: str) -> str:
+    """The colour of a block kind (``attention+moe`` takes the colour of ``attention``)."""
+    base = kind.split("+")[0]
+    if base in KIND_COLORS:
+        return KIND_COLORS[base]
+    return OTHER_COLORS[sum(map(ord, base)) % len(OTHER_COLORS)]
+
+
+def layer_figure(
+    width: float, height: float, rows: int = 1, side: float = 0.0
+) -> tuple[Figure, Axes, Axes, Axes | None]:
+    """A figure with a main axes and, under it, a thin strip axes for ``rows`` strips.
+
+    The two share the x axis; the strip carries the layer tick labels. With ``side > 0``
+    a third axes of that relative width spans both on the right (for a table).
+    """
+    fig = Figure(figsize=(width, height), layout="constrained")
+    strip_h = 0.18 * rows / max(height - 1.2, 1.0)
+    grid = fig.add_gridspec(
+        2,
+        2 if side else 1,
+        height_ratios=[1.0, strip_h],
+        width_ratios=[1.0, side] if side else None,
+    )
+    ax = fig.add_subplot(grid[0, 0])
+    strip = fig.add_subplot(grid[1, 0], sharex=ax)
+    ax.tick_params(labelbottom=False)
+    return fig, ax, strip, fig.add_subplot(grid[:, 1]) if side else None
+
+
+def draw_strip(
+    strip: Axes,
+    rows: Sequence[Sequence[str]],
+    labels: Sequence[str] | None = None,
+    relative: bool = False,
+) -> list[str]:
+    """Draws one row of coloured cells per run, one cell per layer state.
+
+    Args:
+        strip: The strip axes.
+        rows: Per run, the kind of every layer state (``embedding`` first).
+        labels: Row labels (left of the strip); none for a single row.
+        relative: Place cell ``i`` of a run with ``L`` blocks at ``i / L`` instead of ``i``.
+
+    Returns:
+        The kinds drawn, in order of first appearance (for the legend).
+    """
+    kinds: list[str] = []
+    for r, states in enumerate(rows):
+        L = max(len(states) - 1, 1)
+        edges = np.arange(len(states) + 1) - 0.5  # cell i spans [i - 0.5, i + 0.5]
+        if relative:  # ... at i / L, clipped to the depth axis [0, 1]
+            edges = np.clip(edges / L, 0.0, 1.0)
+        colors = [kind_color(k) for k in states]
+        strip.bar(
+            edges[:-1], 0.9, width=np.diff(edges), bottom=-r - 0.45, align="edge",
+            color=colors, linewidth=0,
+        )  # fmt: skip
+        for kind in states:
+            if kind not in kinds:
+                kinds.append(kind)
+    strip.set_ylim(-len(rows) + 0.5, 0.5)
+    strip.set_yticks([-r for r in range(len(rows))], labels or ["block type"], fontsize=7)
+    strip.tick_params(axis="y", length=0)
+    for side in ("left", "top", "right"):
+        strip.spines[side].set_visible(False)
+    return kinds
+
+
+def strip_legend(fig: Figure, kinds: Sequence[str], extra: Sequence[object] = ()) -> None:
+    """Legend of block kinds (and any ``extra`` handles) under the figure."""
+    handles = [Patch(color=kind_color(k), label=k) for k in kinds]
+    handles = [*extra, *handles]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), 6),
+        fontsize=8,
+        frameon=False,
+    )
+
+
+def set_layer_ticks(ax: Axes, num_layers: int) -> None:
+    """Integer ticks on the layer axis: every layer up to 40 layers, else every n-th."""
+    step = 1 if num_layers <= 40 else (2 if num_layers <= 80 else 5)
+    ax.set_xticks(range(0, num_layers + 1, step))
+    ax.set_xlim(-0.5, num_layers + 0.5)
+    ax.tick_params(axis="x", labelsize=7 if num_layers > 24 else 8)
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> bytes:
+    """Writes ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``; returns the PNG bytes."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    png = buffer.getvalue()
+    (out_dir / f"{name}.png").write_bytes(png)
+    fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
+    return png
+
+
+def data_uri(png: bytes) -> str:
+    """A ``data:`` URI embedding a PNG in the HTML."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def shorten(text: str, width: int = 28) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
