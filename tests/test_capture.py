@@ -25,12 +25,15 @@ def test_first_tensor_and_replace_on_every_container() -> None:
         assert type(replaced) is type(output)
 
 
+def _llama_inputs() -> tuple:
+    lm = tiny("llama")
+    ids = lm.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    return lm, discover(lm.model, lm.tokenizer), ids, torch.ones_like(ids)
+
+
 @torch.inference_mode()
 def test_states_are_clones_and_hooks_are_removed() -> None:
-    lm = tiny("llama")
-    anatomy = discover(lm.model, lm.tokenizer)
-    ids = lm.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
-    mask = torch.ones_like(ids)
+    lm, anatomy, ids, mask = _llama_inputs()
     with capture_blocks(anatomy.blocks, anatomy.slot) as cap:
         forward(lm.model, ids, mask)
     states = cap.states()
@@ -43,10 +46,7 @@ def test_states_are_clones_and_hooks_are_removed() -> None:
 @torch.inference_mode()
 @pytest.mark.parametrize("layer", [0, 2, 4])
 def test_edit_state_changes_exactly_that_layer(layer: int) -> None:
-    lm = tiny("llama")
-    anatomy = discover(lm.model, lm.tokenizer)
-    ids = lm.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
-    mask = torch.ones_like(ids)
+    lm, anatomy, ids, mask = _llama_inputs()
     with capture_blocks(anatomy.blocks, anatomy.slot) as clean:
         forward(lm.model, ids, mask)
     with (

@@ -174,11 +174,14 @@ def test_save_load_save_is_stable(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
-def test_load_ignores_unknown_keys(tmp_path: Path) -> None:
+def test_load_keeps_unknown_keys_apart(tmp_path: Path) -> None:
     data = make_results().to_dict()
     data["cka"] = {"matrix": [[1.0]]}
     (tmp_path / "results.json").write_text(json.dumps(data))
-    assert load(tmp_path) == make_results()
+    loaded = load(tmp_path)
+    assert loaded.extra == {"cka": {"matrix": [[1.0]]}}
+    loaded.extra = {}
+    assert loaded == make_results()
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -234,3 +237,34 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     atomic_write(path, "two ü")
     assert path.read_text(encoding="utf-8") == "two ü"
     assert os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_unknown_sections_survive_a_round_trip(tmp_path) -> None:
+    from layertracer.results import Results, load
+
+    data = {
+        "config": {},
+        "environment": {},
+        "model": {},
+        "lens": {},
+        "prompts": [],
+        "accuracy": 0.5,
+        "cka": {"n": 3, "matrix": [[1.0]]},
+    }
+    Results.from_dict(data).save(tmp_path)
+    again = load(tmp_path)
+    assert again.extra == {"cka": {"n": 3, "matrix": [[1.0]]}}
+    assert again.to_dict()["cka"]["n"] == 3
+
+
+def test_files_get_the_umask_permissions_not_0600(tmp_path) -> None:
+    import os
+
+    from layertracer.results import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644

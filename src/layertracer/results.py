@@ -49,6 +49,7 @@ class Results:
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
         tool: Name and version.
+        extra: Other top-level sections (e.g. of later methods), kept as they are.
     """
 
     config: dict
@@ -63,6 +64,7 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     tool: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The results.json object; sections not run are left out."""
@@ -83,13 +85,16 @@ class Results:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
+        out.update({k: v for k, v in self.extra.items() if k not in out})
         return _finite(out)
 
     @classmethod
     def from_dict(cls, data: dict) -> Results:
         """Rebuilds results from a results.json object."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in names})
+        names = set(cls.__dataclass_fields__) - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names and k != "schema_version"}
+        return cls(**known, extra=extra)
 
     def save(self, out_dir: str | Path) -> Path:
         """Writes ``results.json`` and ``prompts.csv`` into ``out_dir``; returns the json path."""
@@ -129,10 +134,17 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _finite(value: object) -> object:

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
@@ -24,10 +25,9 @@ from layertracer.report.data import (
     run_label,
 )
 from layertracer.report.html import Drawn, block_summary, render
-from layertracer.report.style import data_uri, draw_strip, save, strip_legend, style
+from layertracer.report.style import RUN_COLORS, data_uri, draw_strip, save, strip_legend, style
 from layertracer.results import atomic_write
 
-COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 DEPTH_LABEL = "relative depth (layer / L; 0 = embedding output, 1 = last block)"
 
 
@@ -75,14 +75,14 @@ def _depth(run: dict) -> np.ndarray:
     return np.arange(L + 1) / L
 
 
-def _overlay_figure(runs: list[dict]) -> tuple[Figure, object, object]:
+def _overlay_figure(runs: list[dict]) -> tuple[Figure, Axes, Axes]:
     fig = Figure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[1.0, 0.065 * len(runs)])
     ax.tick_params(labelbottom=False)
     return fig, ax, strip
 
 
-def _finish(fig: Figure, ax: object, strip: object, runs: list[dict], labels: list[str]) -> None:
+def _finish(fig: Figure, ax: Axes, strip: Axes, runs: list[dict], labels: list[str]) -> None:
     kinds = draw_strip(strip, [layer_states(r) for r in runs], labels=labels, relative=True)
     strip.set_xlim(-0.02, 1.02)
     strip.set_xticks(np.linspace(0, 1, 11))
@@ -95,7 +95,7 @@ def trajectories(runs: list[dict], labels: list[str]) -> Figure:
     """Mean target probability per relative depth, one curve and IQR band per run."""
     fig, ax, strip = _overlay_figure(runs)
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
-        P, x, color = probs_matrix(run), _depth(run), COLORS[n % len(COLORS)]
+        P, x, color = probs_matrix(run), _depth(run), RUN_COLORS[n % len(RUN_COLORS)]
         q25, q75 = np.nanpercentile(P, [25, 75], axis=0)
         ax.fill_between(x, q25, q75, color=color, alpha=0.15, lw=0)
         ax.plot(x, np.nanmean(P, axis=0), color=color, lw=2, marker=".", label=label)
@@ -113,7 +113,7 @@ def particle_distributions(runs: list[dict], labels: list[str]) -> Figure | None
     fig, ax, strip = _overlay_figure(runs)
     bins = np.linspace(0, 1, 11)
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
-        part, color = run.get("particles"), COLORS[n % len(COLORS)]
+        part, color = run.get("particles"), RUN_COLORS[n % len(RUN_COLORS)]
         if not part:
             continue
         layers = part.get("layers", [])
@@ -137,7 +137,7 @@ def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
         return None
     fig, ax, strip = _overlay_figure(runs)
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
-        vul, color = run.get("vulnerability") or {}, COLORS[n % len(COLORS)]
+        vul, color = run.get("vulnerability") or {}, RUN_COLORS[n % len(RUN_COLORS)]
         if not vul.get("js_mean"):
             continue
         x, mean = _depth(run), floats(vul["js_mean"])

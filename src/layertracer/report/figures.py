@@ -9,11 +9,15 @@ strip of block types under them.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from layertracer.report.data import floats, layer_states, num_layers, probs_matrix, run_label
 from layertracer.report.style import (
+    ACCENT,
+    DATA,
+    UNSTABLE,
     draw_strip,
     layer_figure,
     set_layer_ticks,
@@ -25,7 +29,7 @@ LAYER_LABEL = "layer (0 = embedding output, i = after block i)"
 
 
 def finish_layer_axes(
-    fig: Figure, ax: object, strip: object, data: dict, extra: list | None = None
+    fig: Figure, ax: Axes, strip: Axes, data: dict, extra: list | None = None
 ) -> None:
     """Block-type strip, layer ticks, x label, and one legend under the figure for all."""
     kinds = draw_strip(strip, [layer_states(data)])
@@ -42,10 +46,11 @@ def lens_heatmap(data: dict) -> Figure:
     image = ax.imshow(P, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="none")
     rows = [(row["particle_layer"], n) for n, row in enumerate(data["prompts"])]
     rows = [(x, n) for x, n in rows if x is not None]
-    marker = Line2D([], [], ls="", marker="o", mfc="none", mec="#ff3030", label="particle layer")
+    marker = Line2D([], [], ls="", marker="o", mfc="none", mec=ACCENT, label="particle layer")
     if rows:
         xs, ys = zip(*rows, strict=True)
-        ax.scatter(xs, ys, s=28, marker="o", facecolors="none", edgecolors="#ff3030", lw=1.3)
+        size = float(np.clip(1500 / N, 6, 28))  # smaller circles when rows are thin
+        ax.scatter(xs, ys, s=size, marker="o", facecolors="none", edgecolors=ACCENT, lw=1.3)
     if N <= 60:
         ids = [shorten(row.get("id") or n, 26) for n, row in enumerate(data["prompts"])]
         ax.set_yticks(range(N), ids, fontsize=7 if N > 16 else 8)
@@ -63,12 +68,12 @@ def trajectory(data: dict) -> Figure:
     layers = np.arange(L + 1)
     q25, median, q75 = np.nanpercentile(P, [25, 50, 75], axis=0)
     fig, ax, strip, _ = layer_figure(8.0, 4.2)
-    ax.fill_between(layers, q25, q75, color="#4c72b0", alpha=0.25, lw=0, label="IQR (25–75%)")
-    ax.plot(layers, np.nanmean(P, axis=0), color="#4c72b0", lw=2, marker=".", label="mean")
-    ax.plot(layers, median, color="#4c72b0", lw=1, ls="--", label="median")
+    ax.fill_between(layers, q25, q75, color=DATA, alpha=0.15, lw=0, label="IQR (25–75%)")
+    ax.plot(layers, np.nanmean(P, axis=0), color=DATA, lw=2, marker=".", label="mean")
+    ax.plot(layers, median, color=DATA, lw=1, ls="--", label="median")
     particles = data.get("particles") or {}
     if particles.get("median") is not None:
-        ax.axvline(particles["median"], color="#c44e52", ls=":", lw=1.5, label="median particle")
+        ax.axvline(particles["median"], color=ACCENT, ls=":", lw=1.5, label="median particle")
     ax.set_ylim(0, max(0.05, float(np.nanmax(q75)), float(np.nanmax(np.nanmean(P, 0)))) * 1.08)
     ax.set_ylabel("P(target token)")
     ax.set_title(f"Target probability by layer ({P.shape[0]} prompts) — {run_label(data)}")
@@ -86,12 +91,12 @@ def particles(data: dict) -> Figure | None:
     layers = [x for x in part.get("layers", []) if x is not None]
     fig, ax, strip, side = layer_figure(9.5, 4.4, side=0.42)
     counts = np.bincount(np.asarray(layers, dtype=int), minlength=L + 1)[: L + 1]
-    ax.bar(np.arange(L + 1), counts, width=0.8, color="#4c72b0", label="prompts")
+    ax.bar(np.arange(L + 1), counts, width=0.8, color=DATA, label="prompts")
     if part.get("median") is not None:
-        ax.axvline(part["median"], color="#c44e52", ls="--", lw=1.5, label="median")
+        ax.axvline(part["median"], color=ACCENT, ls="--", lw=1.5, label="median")
     if part.get("quartiles"):
         lo, hi = part["quartiles"]
-        ax.axvspan(lo - 0.5, hi + 0.5, color="#c44e52", alpha=0.1, lw=0, label="IQR")
+        ax.axvspan(lo - 0.5, hi + 0.5, color=ACCENT, alpha=0.1, lw=0, label="IQR", zorder=0)
     total = len(part.get("layers", [])) or 1
     none = total - len(layers)
     ax.set_title(
@@ -124,7 +129,7 @@ def sensitivity_rows(part: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _sensitivity_table(side: object, part: dict) -> None:
+def _sensitivity_table(side: Axes, part: dict) -> None:
     side.axis("off")
     rows = sensitivity_rows(part)
     if not rows:
@@ -153,13 +158,13 @@ def js_curve(data: dict) -> Figure | None:
     fig, ax, strip, _ = layer_figure(8.0, 4.4)
     for n, curve in enumerate(vul.get("js", [])):
         label = f"single seeds ({len(vul['js'])})" if n == 0 else None
-        ax.plot(layers, floats(curve), color="#7f7f7f", lw=0.8, alpha=0.5, label=label)
+        ax.plot(layers, floats(curve), color="#8c8c8c", lw=0.8, alpha=0.6, label=label)
     low, high = np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)  # JS lies in [0, 1]
-    ax.fill_between(layers, low, high, color="#dd8452", alpha=0.25, lw=0, label="± std")
-    ax.plot(layers, mean, color="#dd8452", lw=2, marker=".", label="mean over seeds")
+    ax.fill_between(layers, low, high, color=DATA, alpha=0.15, lw=0, label="± std")
+    ax.plot(layers, mean, color=DATA, lw=2, marker=".", label="mean over seeds")
     _mark_vulnerable(ax, vul, mean)
     top = max(float(np.nanmax(high)), *(float(np.nanmax(floats(c))) for c in vul.get("js", [])))
-    ax.set_ylim(0, min(1.05, top * 1.12 + 0.02))
+    ax.set_ylim(0, min(1.05, max(top * 1.2, 1e-4)))
     ax.set_ylabel("JS divergence (bits, 0–1)")
     ax.set_title(_js_title(data, vul))
     ax.grid(axis="y", alpha=0.3)
@@ -167,12 +172,12 @@ def js_curve(data: dict) -> Figure | None:
     return fig
 
 
-def _mark_vulnerable(ax: object, vul: dict, mean: np.ndarray) -> None:
+def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
     layer = vul.get("vulnerable_layer")
     if layer is None:
         return
     stable = vul.get("stable", True)
-    color = "#c44e52" if stable else "#b8860b"
+    color = ACCENT if stable else UNSTABLE
     ax.axvline(layer, color=color, ls="--", lw=1.3)
     ax.plot([layer], [mean[layer]], marker="*", ms=14, color=color, ls="")
     note = "" if stable else " (not stable)"

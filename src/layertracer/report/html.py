@@ -16,6 +16,7 @@ import jinja2
 
 from layertracer.report.data import num_layers, run_label
 from layertracer.report.figures import sensitivity_rows
+from layertracer.report.topk import visible
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def prompt_rows(data: dict) -> list[dict]:
                 "particle": row.get("particle_layer"),
                 "final": final,
                 "correct": row.get("correct"),
-                "top1": str(row.get("top1_token", "")),
+                "top1": visible(row.get("top1_token", "")),
             }
         )
     return rows

@@ -9,16 +9,21 @@ layers where a method does not apply (e.g. ablating layer 0) and are left blank.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from layertracer.report.data import floats, num_layers, run_label
 from layertracer.report.figures import LAYER_LABEL, finish_layer_axes
-from layertracer.report.style import layer_figure, set_layer_ticks
+from layertracer.report.style import ACCENT, DATA, layer_figure, set_layer_ticks
 
 
-def _mark(ax: object, layer: object, label: str) -> None:
+def _mark(ax: Axes, layer: object, label: str) -> None:
     if isinstance(layer, int):
-        ax.axvline(layer, color="#c44e52", ls="--", lw=1.3, label=f"{label} {layer}")
+        ax.axvline(layer, color=ACCENT, ls="--", lw=1.3, label=f"{label} {layer}")
+
+
+def _num(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, (int, float)) else str(value or "?")
 
 
 def _critical(section: dict) -> list[int]:
@@ -50,10 +55,10 @@ def cka_matrix(data: dict) -> Figure | None:
     )
     fig.colorbar(image, ax=left, shrink=0.85, label="CKA")
     if isinstance(cka.get("delta"), list) and len(cka["delta"]) == L + 1:
-        right.plot(range(L + 1), floats(cka["delta"]), marker=".", color="#4c72b0", label="δ_ℓ")
+        right.plot(range(L + 1), floats(cka["delta"]), marker=".", color=DATA, label="δ_ℓ")
         right.set_ylabel("δ_ℓ: mean CKA with neighbours")
     for rank, layer in enumerate(critical):
-        right.axvline(layer, color="#c44e52", ls="--", lw=1.5 - 0.4 * rank, alpha=1 - 0.25 * rank)
+        right.axvline(layer, color=ACCENT, ls="--", lw=1.5 - 0.4 * rank, alpha=1 - 0.25 * rank)
     right.set_title(f"Critical layers (smallest δ_ℓ): {', '.join(map(str, critical)) or '–'}")
     set_layer_ticks(right, L)
     right.set_xlabel(LAYER_LABEL)
@@ -71,10 +76,10 @@ def ablation(data: dict) -> Figure | None:
     fig = Figure(figsize=(8.0, 5.4), layout="constrained")
     top, bottom, strip = fig.subplots(3, 1, sharex=True, height_ratios=[1.0, 1.0, 0.08])
     layers = np.arange(L + 1)
-    top.bar(layers, floats(abl["target_logprob_drop"]), color="#4c72b0", width=0.8)
+    top.bar(layers, floats(abl["target_logprob_drop"]), color=DATA, width=0.8)
     top.set_ylabel("Δ log P(target) (nats)")
     if len(abl.get("accuracy_drop") or []) == L + 1:
-        bottom.bar(layers, floats(abl["accuracy_drop"]), color="#55a868", width=0.8)
+        bottom.bar(layers, floats(abl["accuracy_drop"]), color="#6b7a99", width=0.8)
     bottom.set_ylabel("accuracy drop")
     for ax in (top, bottom):
         ax.axhline(0, color="black", lw=0.6)
@@ -93,14 +98,14 @@ def tracing(data: dict) -> Figure | None:
         return None
     fig, ax, strip, _ = layer_figure(8.0, 4.2)
     ax.plot(
-        np.arange(L + 1), floats(ct["indirect_effect"]), color="#8172b3", marker=".", lw=2,
+        np.arange(L + 1), floats(ct["indirect_effect"]), color=DATA, marker=".", lw=2,
         label="indirect effect",
     )  # fmt: skip
     ax.axhline(0, color="black", lw=0.6)
     _mark(ax, ct.get("critical_layer"), "critical layer")
     ax.set_ylabel("P(target) restored − corrupted")
     ax.set_title(
-        f"Causal tracing (noise {ct.get('noise_scale', '?')}, {ct.get('copies', '?')} copies)"
+        f"Causal tracing (noise {_num(ct.get('noise_scale'))}, {_num(ct.get('copies'))} copies)"
         f" — {run_label(data)}"
     )
     ax.grid(axis="y", alpha=0.3)

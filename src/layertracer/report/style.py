@@ -11,6 +11,7 @@ import base64
 import contextlib
 import functools
 import io
+import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,21 +25,26 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 DPI = 150
-# Block kinds as :mod:`layertracer.layer_types` names them; other kinds get the cycle below.
+# Block kinds (as :mod:`layertracer.layer_types` names them) in light colours, so that the
+# strips read as background; data are drawn in DATA and ACCENT, runs in RUN_COLORS.
 KIND_COLORS = {
-    "embedding": "#9e9e9e",
-    "attention": "#4c72b0",
-    "mamba": "#dd8452",
-    "mamba2": "#c44e52",
-    "gated_deltanet": "#55a868",
-    "linear_attention": "#8172b3",
-    "conv": "#937860",
-    "rwkv": "#da8bc3",
-    "recurrent": "#ccb974",
-    "hybrid-parallel": "#64b5cd",
-    "unknown": "#e0e0e0",
+    "embedding": "#d0d0d0",
+    "attention": "#a6cee3",
+    "mamba": "#fdbf6f",
+    "mamba2": "#fb9a99",
+    "gated_deltanet": "#b2df8a",
+    "linear_attention": "#cab2d6",
+    "conv": "#e5d8bd",
+    "rwkv": "#fccde5",
+    "recurrent": "#ffffb3",
+    "hybrid-parallel": "#80b1d3",
+    "unknown": "#f0f0f0",
 }
-OTHER_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#e377c2", "#8c564b", "#2ca02c")
+OTHER_COLORS = ("#8dd3c7", "#bebada", "#d9d9d9", "#ccebc5", "#ffed6f", "#bc80bd")
+DATA = "#1f2a44"  # curves and bars of one run
+ACCENT = "#d62728"  # chosen layers: particle, vulnerable, critical
+UNSTABLE = "#b8860b"  # a vulnerable layer that is not stable across seeds
+RUN_COLORS = ("#1f4e9c", "#c0392b", "#1e8449", "#7d3c98", "#b9770e", "#17202a", "#c2185b")
 RC = {
     "text.parse_math": False,  # prompts and tokens may contain "$"
     "svg.hashsalt": "layertracer",  # stable SVG ids: a rebuilt report is identical
@@ -119,36 +125,39 @@ def draw_strip(
     Returns:
         The kinds drawn, in order of first appearance (for the legend).
     """
-    kinds: list[str] = []
     for r, states in enumerate(rows):
         L = max(len(states) - 1, 1)
         edges = np.arange(len(states) + 1) - 0.5  # cell i spans [i - 0.5, i + 0.5]
         if relative:  # ... at i / L, clipped to the depth axis [0, 1]
             edges = np.clip(edges / L, 0.0, 1.0)
-        colors = [kind_color(k) for k in states]
+        runs = [(k, len(list(g))) for k, g in itertools.groupby(states)]  # one bar per run
+        starts = np.cumsum([0] + [n for _, n in runs])
         strip.bar(
-            edges[:-1], 0.9, width=np.diff(edges), bottom=-r - 0.45, align="edge",
-            color=colors, linewidth=0,
-        )  # fmt: skip
-        for kind in states:
-            if kind not in kinds:
-                kinds.append(kind)
+            edges[starts[:-1]],
+            0.9,
+            width=edges[starts[1:]] - edges[starts[:-1]],
+            bottom=-r - 0.45,
+            align="edge",
+            color=[kind_color(k) for k, _ in runs],
+            linewidth=0,
+        )
     strip.set_ylim(-len(rows) + 0.5, 0.5)
     strip.set_yticks([-r for r in range(len(rows))], labels or ["block type"], fontsize=7)
     strip.tick_params(axis="y", length=0)
     for side in ("left", "top", "right"):
         strip.spines[side].set_visible(False)
-    return kinds
+    return list(dict.fromkeys(kind for states in rows for kind in states))
 
 
 def strip_legend(fig: Figure, kinds: Sequence[str], extra: Sequence[object] = ()) -> None:
     """Legend of block kinds (and any ``extra`` handles) under the figure."""
-    handles = [Patch(color=kind_color(k), label=k) for k in kinds]
-    handles = [*extra, *handles]
+    handles = [*extra, *(Patch(color=kind_color(k), label=k) for k in kinds)]
+    longest = max((len(str(h.get_label())) for h in handles), default=1)
+    fits = int(fig.get_figwidth() // (0.075 * longest + 0.6))  # entry ≈ marker + text, inches
     fig.legend(
         handles=handles,
         loc="outside lower center",
-        ncol=min(len(handles), 6),
+        ncol=max(1, min(len(handles), fits, 6)),
         fontsize=8,
         frameon=False,
     )
@@ -169,6 +178,7 @@ def save(fig: Figure, out_dir: Path, name: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     png = buffer.getvalue()
     (out_dir / f"{name}.png").write_bytes(png)
+    fig.set_layout_engine("none")  # keep the layout just computed: the SVG matches the PNG
     fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
     return png
 

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from layertracer.report.data import num_layers
-from layertracer.report.style import shorten
+from layertracer.report.style import ACCENT, shorten
 
 
 def has_topk(data: dict) -> bool:
@@ -47,11 +47,16 @@ def _valid(topk: object, L: int) -> bool:
     return isinstance(topk, list) and len(topk) == L + 1 and all(isinstance(t, list) for t in topk)
 
 
-def token_text(token: str) -> str:
-    """A token as it should read in a cell: visible spaces and escapes, at most 14 chars."""
-    text = str(token).replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+def visible(token: str) -> str:
+    """A token with its leading spaces as ``␣`` and control characters escaped (``\\n``)."""
+    text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(token))
     stripped = text.lstrip(" ")
-    text = "␣" * (len(text) - len(stripped)) + stripped
+    return "␣" * (len(text) - len(stripped)) + stripped
+
+
+def token_text(token: str) -> str:
+    """A token as it should read in a table cell: :func:`visible`, at most 14 characters."""
+    text = visible(token)
     return shorten(text, 14) if text else "∅"
 
 
@@ -78,7 +83,7 @@ def topk_table(data: dict, index: int) -> Figure:
                 fontsize=7,
                 color="white" if float(p) > 0.55 else "black",
                 fontweight="bold" if hit else "normal",
-                bbox={"ec": "#c44e52", "fc": "none", "lw": 1.2, "pad": 1} if hit else None,
+                bbox={"ec": ACCENT, "fc": "none", "lw": 1.2, "pad": 1} if hit else None,
             )
     ax.set_xticks(range(k), [f"#{j + 1}" for j in range(k)])
     ax.xaxis.tick_top()

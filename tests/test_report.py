@@ -1,0 +1,274 @@
+"""Figures, report.html and compare.html: drawn from results.json alone, self-contained, escaped."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layertracer import RunConfig, VulnerabilityConfig, cli, trace
+from layertracer.errors import ReportError
+from layertracer.report import write_report
+from layertracer.report.data import run_data
+from layertracer.report.html import block_summary, flatten
+from layertracer.report.topk import choose_prompt, token_text
+from layertracer.tasks import Task, TaskItem
+from tests.conftest import tiny
+
+SCRIPT = "<script>alert(1)</script> The capital of France is"
+ITEMS = (
+    TaskItem("fr", SCRIPT, " Paris", "France"),
+    TaskItem("de & <b>", "The capital of Germany is", " Berlin", "Germany"),
+    TaskItem("it", "The capital of Italy is", " Rome", "Italy"),
+    TaskItem("es", "The capital of $Spain$ is", " Madrid", "Spain"),
+)
+CORE = ("lens_heatmap", "trajectory", "particles", "js")
+EMBEDDED = re.compile(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"')
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Runs ``layertracer ARGS``; returns (exit code, stdout, stderr)."""
+    try:
+        cli.main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tiny-Llama run (two seeds), saved with its report as `run` writes them."""
+    config = RunConfig(batch_size=4, vulnerability=VulnerabilityConfig(seeds=(0, 1)))
+    results = trace(tiny("llama"), Task("caps", "test", ITEMS), config)
+    out = tmp_path_factory.mktemp("run")
+    results.save(out)
+    write_report(results, out)
+    return out
+
+
+def shrunk(data: dict, num_layers: int) -> dict:
+    """The run cut to its first ``num_layers`` blocks and relabelled as a Mamba model."""
+    d, keep = copy.deepcopy(data), num_layers + 1
+    d["model"].update(
+        num_layers=num_layers, spec="<i>mamba</i>", layer_types=["mamba"] * num_layers
+    )
+    for row in d["prompts"]:
+        row["target_prob"], row["topk"] = row["target_prob"][:keep], row["topk"][:keep]
+        p = row["particle_layer"]
+        row["particle_layer"] = p if p is not None and p <= num_layers else None
+    d["particles"]["layers"] = [row["particle_layer"] for row in d["prompts"]]
+    found = [x for x in d["particles"]["layers"] if x is not None]
+    d["particles"]["median"] = float(np.median(found)) if found else None
+    v = d["vulnerability"]
+    v["js"] = [curve[:keep] for curve in v["js"]]
+    v["js_mean"], v["js_std"] = v["js_mean"][:keep], v["js_std"][:keep]
+    v["vulnerable_layer"] = int(np.argmax(v["js_mean"]))
+    return d
+
+
+def test_report_embeds_every_figure_and_writes_png_and_svg(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert len(EMBEDDED.findall(html)) >= 5  # the four core figures and the top-k table
+    for name in (*CORE, "topk"):
+        assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "<svg" in (run_dir / f"{name}.svg").read_text()
+    assert 'id="prompts"' in html and html.count("<tr>") >= len(ITEMS)
+
+
+def test_report_is_self_contained(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html and "<script src" not in html and "@import" not in html
+    assert "url(" not in html
+
+
+def test_user_strings_are_escaped(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; The capital of France is" in html
+    assert "<script>alert" not in html
+    assert html.count("<script") == 1  # only the table-sorting script
+    assert "de &amp; &lt;b&gt;" in html and "<b>" not in html
+
+
+def test_report_command_rebuilds_the_same_report(run_dir: Path, capsys) -> None:
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix in (".html", ".png")}
+    (run_dir / "report.html").unlink()
+    code, out, _ = run_cli(["report", str(run_dir)], capsys)
+    assert code == 0 and "report.html" in out
+    after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.suffix in (".html", ".png")}
+    assert after == before
+
+
+def test_results_object_and_file_give_the_same_data(run_dir: Path) -> None:
+    from layertracer.results import load
+
+    assert run_data(load(run_dir)) == run_data(run_dir)
+
+
+def test_compare_runs_of_different_depth(run_dir: Path, tmp_path: Path, capsys) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    other = tmp_path / "mamba"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps(shrunk(data, 2)))
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(["compare", str(run_dir), str(other), "--out", str(out)], capsys)
+    assert code == 0, err
+    html = (out / "compare.html").read_text()
+    for name in ("compare_trajectory", "compare_particles", "compare_js"):
+        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
+    assert len(EMBEDDED.findall(html)) == 3
+    assert "&lt;i&gt;mamba&lt;/i&gt;" in html and "<i>mamba" not in html
+    assert "http://" not in html and "https://" not in html
+    L = data["model"]["num_layers"]
+    rel = f"{data['vulnerability']['vulnerable_layer'] / L:.2f}"
+    assert f'<td class="num">{rel}</td>' in html  # vulnerable layer in relative depth
+
+
+def test_method_sections_and_warning_are_drawn_when_present(run_dir: Path, tmp_path) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    L, rng = data["model"]["num_layers"], np.random.default_rng(0)
+    m = np.exp(-np.abs(np.subtract.outer(np.arange(L + 1), np.arange(L + 1))) / 2)
+    data["cka"] = {
+        "estimator": "linear", "representation": "last", "n": 4, "matrix": m.tolist(),
+        "delta": m.mean(1).tolist(), "critical_layers": [2, 1],
+    }  # fmt: skip
+    drops = [None, *rng.normal(size=L).tolist()]
+    data["ablation"] = {"target_logprob_drop": drops, "accuracy_drop": drops, "critical_layer": 1}
+    data["causal_tracing"] = {
+        "noise_scale": 0.3, "copies": 10, "indirect_effect": rng.random(L + 1).tolist(),
+        "critical_layer": 2,
+    }  # fmt: skip
+    data["agreement"] = {"pairs": [{"a": "cka", "b": "ablation", "spearman": 0.5}]}
+    data["vulnerability"] = {"warning": "<b>unstable</b> layer"}  # no scan: no JS figure
+    del data["particles"]
+    html = write_report(data, tmp_path, topk_prompt="it").read_text()
+    for name in ("cka", "ablation", "tracing", "topk"):
+        assert (tmp_path / f"{name}.png").is_file()
+    assert len(EMBEDDED.findall(html)) == 6  # with the heatmap and the trajectory
+    assert 'role="alert"><strong>Warning:</strong> &lt;b&gt;unstable&lt;/b&gt; layer' in html
+    assert "Prompt: it." in html and "CKA critical layer" in html
+
+
+def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    del data["vulnerability"], data["particles"]
+    for row in data["prompts"]:
+        del row["topk"]
+    html = write_report(data, tmp_path).read_text()
+    assert len(EMBEDDED.findall(html)) == 2  # heatmap and trajectory
+    assert "no per-prompt top-k tokens" in html
+    assert not (tmp_path / "js.png").exists()
+
+
+def test_topk_helpers() -> None:
+    assert token_text(" Paris") == "␣Paris" and token_text("\n") == "\\n"
+    assert token_text("\x19") == "\\x19" and token_text("") == "∅"
+    layers = [[["a", 0.5]]] * 3
+    rows = [
+        {"id": "x", "topk": layers, "correct": False, "particle_layer": None},
+        {"id": "y", "topk": layers, "correct": True, "particle_layer": 1},
+        {"id": "z"},
+    ]
+    data = {"model": {"num_layers": 2}, "prompts": rows}
+    assert choose_prompt(data) == 1 and choose_prompt(data, "x") == 0
+    assert choose_prompt(data, "z") == 1  # no top-k data for z: the default
+    assert choose_prompt({"model": {"num_layers": 2}, "prompts": [rows[2]]}) is None
+
+
+def test_html_helpers() -> None:
+    assert block_summary(["mamba", "mamba", "attention"]) == "mamba ×2, attention ×1"
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x"}) == [
+        ("a.b", "1"),
+        ("a.c", "[1, 2]"),
+        ("d", "x"),
+    ]
+
+
+def _bad_run(tmp_path: Path, text: str | None) -> str:
+    path = tmp_path / "bad"
+    path.mkdir()
+    if text is not None:
+        (path / "results.json").write_text(text)
+    return str(path)
+
+
+BAD_RESULTS = {
+    "no results.json": (None, "no results.json"),
+    "malformed": ('{"schema_version": 1,\n oops', ":2: malformed JSON"),
+    "not an object": ("[1, 2]", "expected a JSON object"),
+    "wrong schema": ('{"schema_version": 7}', "schema_version 7"),
+    "missing keys": ('{"schema_version": 1, "model": {}}', "not a layertracer results"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RESULTS))
+def test_report_of_bad_input_exits_2(case: str, tmp_path: Path, capsys) -> None:
+    text, expected = BAD_RESULTS[case]
+    code, _, err = run_cli(["report", _bad_run(tmp_path, text)], capsys)
+    assert code == 2 and expected in err
+    assert err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "/nonexistent/run"],
+        ["compare", "/nonexistent/a", "--out", "OUT"],
+        ["compare", "/nonexistent/a", "/nonexistent/b", "--out", "OUT"],
+    ],
+)
+def test_missing_runs_exit_2_and_write_nothing(args: list[str], tmp_path: Path, capsys) -> None:
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_results_without_out_dir_is_an_error(run_dir: Path) -> None:
+    with pytest.raises(ReportError, match="output directory"):
+        write_report(run_data(run_dir))
+
+
+TASK = '{"id": "fr", "prompt": "The capital of France is", "target": " Paris"}\n'
+
+
+def test_run_writes_report_unless_told_not_to(tmp_path: Path, capsys, monkeypatch) -> None:
+    import layertracer.report
+
+    calls = []
+
+    def record(results: object, out: Path) -> Path:  # the real writer is tested above
+        calls.append((results, out))
+        return out / "report.html"
+
+    monkeypatch.setattr(layertracer.report, "write_report", record)
+    (tmp_path / "t.jsonl").write_text(TASK)
+    base = ["run", "--model", "tiny:llama", "--task", str(tmp_path / "t.jsonl")]
+    base += ["--methods", "lens", "--out"]
+    code, out, err = run_cli([*base, str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    assert [target for _, target in calls] == [tmp_path / "a"] and "report.html" in out
+    assert calls[0][0].prompts[0]["id"] == "fr"
+    code, _, err = run_cli([*base, str(tmp_path / "b"), "--no-report"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "b" / "results.json").is_file() and len(calls) == 1
+
+
+def test_failing_report_keeps_the_results(tmp_path: Path, capsys, monkeypatch) -> None:
+    import layertracer.report
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(layertracer.report, "write_report", broken)
+    (tmp_path / "t.jsonl").write_text(TASK)
+    args = ["run", "--model", "tiny:llama", "--task", str(tmp_path / "t.jsonl")]
+    code, _, err = run_cli([*args, "--methods", "lens", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "disk full" in err and "layertracer report" in err
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["schema_version"] == 1
