@@ -92,17 +92,7 @@ def trace(
     )
     progress = progress or SilentProgress()
     timing: dict[str, float] = {}
-    with _timed(timing, "load_task"):
-        task = load_task(task, config.max_prompts) if isinstance(task, str) else task
-    with _timed(timing, "load_model"):
-        lm = (
-            model
-            if isinstance(model, LoadedModel)
-            else load_model(model, config.device, config.dtype, config.trust_remote_code)
-        )
-    with _timed(timing, "anatomy"), torch.inference_mode():
-        anatomy = discover(lm.model, lm.tokenizer, config.anatomy)
-        encoded = [encode(lm.tokenizer, it.prompt, it.target, it.id) for it in task.items]
+    task, lm, anatomy, encoded = _prepare(model, task, config, timing)
     device = next(lm.model.parameters()).device
 
     def batches() -> Iterator[Batch]:
@@ -127,6 +117,25 @@ def trace(
             _add_vulnerability(results, lm, anatomy, config, clean.stats, batches(), step)
     results.timing = timing
     return results
+
+
+def _prepare(
+    model: str | LoadedModel, task: str | Task, config: RunConfig, timing: dict[str, float]
+) -> tuple[Task, LoadedModel, Anatomy, list[Encoded]]:
+    """Loads the task (first, so a bad file fails before a model loads), the model, its
+    anatomy, and tokenizes every item."""
+    with _timed(timing, "load_task"):
+        if isinstance(task, str):
+            task = load_task(task, config.max_prompts)
+        elif config.max_prompts is not None:
+            task = Task(task.name, task.source, task.items[: config.max_prompts], task.warnings)
+    with _timed(timing, "load_model"):
+        if not isinstance(model, LoadedModel):
+            model = load_model(model, config.device, config.dtype, config.trust_remote_code)
+    with _timed(timing, "anatomy"), torch.inference_mode():
+        anatomy = discover(model.model, model.tokenizer, config.anatomy)
+        encoded = [encode(model.tokenizer, it.prompt, it.target, it.id) for it in task.items]
+    return task, model, anatomy, encoded
 
 
 def _clean_pass(
