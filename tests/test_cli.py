@@ -74,6 +74,7 @@ BAD_OPTIONS = [
     ["--delta", "2"],
     ["--max-prompts", "0"],
     ["--protect-massive", "always"],
+    ["--shots", "-1"],
     ["--model", "tiny:lama"],
     ["--model", "/no/such/model/dir"],
     ["--task", "no_such_suite"],

@@ -54,3 +54,12 @@ def test_methods_select_sections(small_task) -> None:
     results = trace(tiny("gpt2"), small_task, RunConfig(methods=("lens",)))
     assert results.particles is None and results.vulnerability is None
     assert results.prompts[0]["particle_layer"] is None
+
+
+def test_shots_prepend_demonstrations_from_the_whole_task() -> None:
+    results = trace(tiny("llama"), "capitals", RunConfig(shots=2, max_prompts=3, methods=("lens",)))
+    plain = trace(tiny("llama"), "capitals", RunConfig(max_prompts=3, methods=("lens",)))
+    assert len(results.prompts) == 3 and results.config["shots"] == 2
+    for shot, row in zip(results.prompts, plain.prompts, strict=True):
+        assert shot["prompt"].endswith("\n" + row["prompt"]) and shot["prompt"].count("\n") == 2
+        assert shot["target_token_id"] == row["target_token_id"]

@@ -100,6 +100,7 @@ def run(
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
     dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16."),
     max_prompts: int | None = typer.Option(None, help="Use only the first N prompts."),
+    shots: int = typer.Option(0, help="Few-shot demonstrations from the same task per prompt."),
     protect_massive: str = typer.Option(
         "none", help="none (the paper) | auto (never mask massive channels)."
     ),
@@ -130,6 +131,7 @@ def run(
         device=device,
         dtype=dtype,
         max_prompts=max_prompts,
+        shots=shots,
         methods=parse_methods(methods),
         trust_remote_code=trust_remote_code,
         particles=ParticleConfig(delta=delta, z=z),

@@ -120,6 +120,8 @@ class RunConfig:
         device: ``auto``, ``cpu`` or ``cuda``.
         dtype: Model weights' dtype; the lens and JS are always float32 or wider.
         max_prompts: Use only the first N prompts (``None``: all).
+        shots: Few-shot demonstrations prepended to each prompt, drawn from the same task
+            (never the item itself nor one with its target).
         methods: Which analyses to run.
         trust_remote_code: Allow model code from the hub (off by default).
         particles: Particle-rule thresholds.
@@ -133,6 +135,7 @@ class RunConfig:
     device: str = "auto"
     dtype: str = "float32"
     max_prompts: int | None = None
+    shots: int = 0
     methods: tuple[str, ...] = DEFAULT_METHODS
     trust_remote_code: bool = False
     particles: ParticleConfig = field(default_factory=ParticleConfig)
@@ -147,6 +150,7 @@ class RunConfig:
             self.max_prompts is None or self.max_prompts >= 1,
             f"--max-prompts must be >= 1, got {self.max_prompts}",
         )
+        _check(self.shots >= 0, f"--shots must be >= 0, got {self.shots}")
         for m in self.methods:
             _choice("--methods", m, ALL_METHODS)
             _check(m in IMPLEMENTED_METHODS, f"--methods: {m!r} is not available in this version")

@@ -30,7 +30,7 @@ from layertracer.particles import summarize as summarize_particles
 from layertracer.perturb import ActivationStats, massive_dims, plan_masks
 from layertracer.results import Results
 from layertracer.targets import Encoded, encode
-from layertracer.tasks import Task, load_task
+from layertracer.tasks import Task, few_shot, load_task
 from layertracer.transforms import FIDELITY_TOLERANCE
 from layertracer.vulnerability import VulnerabilityScan
 from layertracer.vulnerability import summarize as summarize_vulnerability
@@ -125,9 +125,10 @@ def _prepare(
     """Loads the task (first, so a bad file fails before a model loads), the model, its
     anatomy, and tokenizes every item."""
     with _timed(timing, "load_task"):
-        if isinstance(task, str):
-            task = load_task(task, config.max_prompts)
-        elif config.max_prompts is not None:
+        if isinstance(task, str):  # demonstrations may come from beyond --max-prompts
+            task = load_task(task, None if config.shots else config.max_prompts)
+        task = few_shot(task, config.shots)
+        if config.max_prompts is not None:
             task = Task(task.name, task.source, task.items[: config.max_prompts], task.warnings)
     with _timed(timing, "load_model"):
         if not isinstance(model, LoadedModel):
