@@ -27,6 +27,19 @@ TRANSFORM_OVERRIDES = {
 }
 
 
+def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Runs ``layertracer ARGS``; returns (exit code, stdout, stderr)."""
+    try:
+        from layertracer import cli
+
+        cli.main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @functools.cache
 def tiny(model_type: str, seed: int = 0) -> LoadedModel:
     """A cached tiny random model with a large init so output transforms matter."""

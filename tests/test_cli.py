@@ -8,18 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from layertracer import cli, models
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """Runs ``layertracer ARGS``; returns (exit code, stdout, stderr)."""
-    try:
-        cli.main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from layertracer import models
+from tests.conftest import run_cli
 
 
 def _file(tmp_path: Path, name: str, text: str) -> str:

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layertracer import RunConfig, VulnerabilityConfig, cli, trace
+from layertracer import RunConfig, VulnerabilityConfig, trace
 from layertracer.errors import ReportError
 from layertracer.report import write_report
 from layertracer.report.data import run_data
 from layertracer.report.html import block_summary, flatten
 from layertracer.report.topk import choose_prompt, token_text
 from layertracer.tasks import Task, TaskItem
-from tests.conftest import tiny
+from tests.conftest import run_cli, tiny
 
 SCRIPT = "<script>alert(1)</script> The capital of France is"
 ITEMS = (
@@ -28,17 +28,6 @@ ITEMS = (
 )
 CORE = ("lens_heatmap", "trajectory", "particles", "js")
 EMBEDDED = re.compile(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"')
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """Runs ``layertracer ARGS``; returns (exit code, stdout, stderr)."""
-    try:
-        cli.main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
