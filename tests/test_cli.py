@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from layertracer import models
 from tests.conftest import run_cli
+
+# the package's `trace` name is the function; the pipeline module is patched
+trace_module = importlib.import_module("layertracer.trace")
 
 
 def _file(tmp_path: Path, name: str, text: str) -> str:
@@ -32,7 +35,7 @@ BAD_TASKS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_TASKS))
 def test_bad_task_file_exits_2_with_line_number(name, tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(models, "load_model", _no_model_load)
+    monkeypatch.setattr(trace_module, "load_model", _no_model_load)
     text, expected = BAD_TASKS[name]
     code, _, err = run_cli(
         [
@@ -88,7 +91,7 @@ def test_unknown_tiny_type_suggests_names(tmp_path, capsys) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_gpu_exits_2(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(models, "load_model", _no_model_load)
+    monkeypatch.setattr(trace_module, "load_model", _no_model_load)
     code, _, err = run_cli(
         ["run", "--device", "cuda", "--model", "tiny:llama", "--out", str(tmp_path)], capsys
     )
