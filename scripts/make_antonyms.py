@@ -4,7 +4,7 @@ Sources (Debian packages, see ``wordnet_db``): ``wordnet-base`` (WordNet 3.0, Wo
 licence) and ``wamerican`` (word list, public domain)::
 
     apt-get install wordnet-base wamerican
-    python scripts/make_antonyms.py           # rewrite src/layertracer/tasks/data/antonyms.jsonl
+    python scripts/make_antonyms.py           # rewrite .../data/antonyms.jsonl
     python scripts/make_antonyms.py --check   # exit 1 if the file differs
 
 Rules, all written down here:
@@ -73,6 +73,7 @@ EXCLUDED = {
     "round": "WordNet: 'square'; an odd question",
     "square": "WordNet: 'round'; an odd question",
     "other": "WordNet: 'same'; an odd question",
+    "pro": "WordNet: 'anti'; 'con' as likely",
     "same": "'different' or 'other'",
 }
 
@@ -83,7 +84,7 @@ def antonym_candidates(pos: str) -> dict[str, dict[str, tuple[int, int, int]]]:
     Args:
         pos: ``a``, ``n``, ``v`` or ``r``; lemmas are lower-cased.
     """
-    table = wn.synsets(pos)
+    table = wn.synsets(pos, " ! ")  # only synsets with antonyms
     senses = wn.senses(pos)
     found: dict[str, dict[str, tuple[int, int, int]]] = {}
     for synset in table.values():
@@ -115,7 +116,7 @@ def exclusion(cue: str, adjectives: dict, everywhere: list[dict]) -> str | None:
         everywhere: :func:`antonym_candidates` of every part of speech.
     """
     target = best(adjectives[cue])
-    number, count, target_count = adjectives[cue][target]
+    _number, count, target_count = adjectives[cue][target]
     if cue in EXCLUDED:
         return EXCLUDED[cue]
     if not (wn.plain_word(cue, MAX_LETTERS) and wn.plain_word(target, MAX_LETTERS)):

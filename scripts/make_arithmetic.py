@@ -2,7 +2,7 @@
 
 Every item is computed here; there is no outside source::
 
-    python scripts/make_arithmetic.py           # rewrite src/layertracer/tasks/data/arithmetic.jsonl
+    python scripts/make_arithmetic.py           # rewrite .../data/arithmetic.jsonl
     python scripts/make_arithmetic.py --check   # exit 1 if the file differs
 
 Prompt ``"3 + 4 = "`` with target ``"7"``: the space is in the prompt because most

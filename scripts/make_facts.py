@@ -15,7 +15,7 @@ Tower" (the span causal tracing corrupts). Sources:
 ::
 
     pip install countryinfo==1.0.1
-    python scripts/make_facts.py           # rewrite src/layertracer/tasks/data/facts.jsonl
+    python scripts/make_facts.py           # rewrite .../data/facts.jsonl
     python scripts/make_facts.py --check   # exit 1 if the file differs
 
 Rules for the countryinfo relations, written down here as data:

@@ -2,7 +2,7 @@
 
 Every item is computed here; there is no outside source::
 
-    python scripts/make_sequences.py           # rewrite src/layertracer/tasks/data/sequences.jsonl
+    python scripts/make_sequences.py           # rewrite .../data/sequences.jsonl
     python scripts/make_sequences.py --check   # exit 1 if the file differs
 
 Items (the prompt lists the first terms, each followed by ``", "``; the target is the next):

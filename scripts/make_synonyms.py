@@ -1,10 +1,10 @@
-"""Generate the built-in ``synonyms`` suite from WordNet 3.0: "A word that means big is" -> " large".
+"""Generate the built-in ``synonyms`` suite from WordNet 3.0: "A synonym for big is" -> " large".
 
 Sources (Debian packages, see ``wordnet_db``): ``wordnet-base`` (WordNet 3.0, WordNet 3.0
 licence) and ``wamerican`` (word list, public domain)::
 
     apt-get install wordnet-base wamerican
-    python scripts/make_synonyms.py           # rewrite src/layertracer/tasks/data/synonyms.jsonl
+    python scripts/make_synonyms.py           # rewrite .../data/synonyms.jsonl
     python scripts/make_synonyms.py --check   # exit 1 if the file differs
 
 Rules, all written down here:
@@ -18,12 +18,14 @@ Rules, all written down here:
 - one target per cue: the synonym tagged most often, and no rival tagged at least half
   as often (``curious`` -> ``queer``, ``peculiar``, ``odd``, ... is out);
 - adjectives first; verbs, with a higher frequency bar, make up the rest;
-- the cue occurs only once in the prompt (``mean`` is in "means");
+- the cue occurs only once in the prompt;
 - ``EXCLUDED`` removes, by hand, cues whose WordNet synonym is dated, rude, a narrow
   sense, a spelling variant, or a word that is more often another part of speech.
 
 Items are sorted by part of speech (adjectives, then verbs), then cue; ``subject`` is
-the cue.
+the cue. The template "A synonym for big is" was chosen over "A word that means big is"
+and "Another word for big is" because SmolLM2-135M ranks the targets far higher after
+it (median rank 12 against 635 and 200, zero-shot): the others invite " a" or a quote.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from suite_common import Item, finish, item, run
 
 NAME = "synonyms"
 MIN_ITEMS = 120
-TEMPLATE = "A word that means {cue} is"
+TEMPLATE = "A synonym for {cue} is"
 MAX_LETTERS = 8
 MIN_COUNT = {"a": 3, "v": 10}
 SOURCE_VERSIONS = {"wordnet-base": "1:3.0-37", "wamerican": "2020.12.07-2"}
@@ -60,7 +62,7 @@ EXCLUDED = {
     "granted": "'given': a narrow sense",
     "inherent": "'integral': 'innate' or 'intrinsic' as likely",
     "integral": "'inherent': 'essential' as likely",
-    "mean": "'average'; occurs in 'means'",
+    "mean": "'average'; more often a verb, or 'unkind'",
     "minimal": "'minimum': the same word",
     "minimum": "'minimal': the same word",
     "optimal": "'optimum': the same word",

@@ -16,6 +16,9 @@ Rules for the table:
 - no word whose French is spelt the same or nearly so (table, lion, café, éléphant),
   as the answer could be copied from the prompt;
 - no ligatures (œuf, cœur, sœur), which tokenizers and typists write two ways;
+- no French word that starts with an accented letter (île, école, été): byte-level
+  tokenizers split its first byte off, so the target token would be a byte fragment
+  shared by all such answers;
 - no English word that is as often another part of speech with another translation
   ("open": ouvrir or ouvert; "drink": boire or boisson; "spring": printemps or ressort).
 
@@ -37,8 +40,7 @@ WORDS = {
     "sheep": "mouton", "bird": "oiseau", "fish": "poisson", "mouse": "souris",
     "rabbit": "lapin", "bear": "ours", "wolf": "loup", "fox": "renard", "duck": "canard",
     "frog": "grenouille", "bee": "abeille", "butterfly": "papillon", "monkey": "singe",
-    "whale": "baleine", "spider": "araignée", "goat": "chèvre", "donkey": "âne",
-    "turtle": "tortue",
+    "whale": "baleine", "spider": "araignée", "goat": "chèvre",     "turtle": "tortue",
     # food and drink
     "bread": "pain", "cheese": "fromage", "milk": "lait", "water": "eau", "wine": "vin",
     "apple": "pomme", "butter": "beurre", "sugar": "sucre", "salt": "sel",
@@ -50,10 +52,10 @@ WORDS = {
     "ear": "oreille", "arm": "bras", "leg": "jambe", "tooth": "dent", "blood": "sang",
     "skin": "peau", "neck": "cou", "knee": "genou", "finger": "doigt",
     # nature
-    "sun": "soleil", "moon": "lune", "star": "étoile", "sky": "ciel", "sea": "mer",
+    "sun": "soleil", "moon": "lune", "sky": "ciel", "sea": "mer",
     "mountain": "montagne", "tree": "arbre", "flower": "fleur", "rain": "pluie",
     "snow": "neige", "wind": "vent", "fire": "feu", "stone": "pierre", "sand": "sable",
-    "cloud": "nuage", "island": "île", "grass": "herbe", "leaf": "feuille", "ice": "glace",
+    "cloud": "nuage", "grass": "herbe", "leaf": "feuille", "ice": "glace",
     # things
     "house": "maison", "door": "porte", "window": "fenêtre", "bed": "lit",
     "chair": "chaise", "book": "livre", "pen": "stylo", "knife": "couteau",
@@ -66,13 +68,13 @@ WORDS = {
     "mother": "mère", "father": "père", "brother": "frère", "friend": "ami", "king": "roi",
     "queen": "reine", "baker": "boulanger",
     # places
-    "city": "ville", "street": "rue", "church": "église", "school": "école",
-    "bridge": "pont", "garden": "jardin", "castle": "château", "beach": "plage",
+    "city": "ville", "street": "rue", "bridge": "pont", "garden": "jardin",
+    "castle": "château", "beach": "plage",
     "world": "monde", "country": "pays", "library": "bibliothèque", "kitchen": "cuisine",
     # time
     "day": "jour", "night": "nuit", "morning": "matin", "evening": "soir",
     "week": "semaine", "month": "mois", "tomorrow": "demain", "yesterday": "hier",
-    "winter": "hiver", "summer": "été",     # adjectives
+    "winter": "hiver",     # adjectives
     "red": "rouge", "blue": "bleu", "green": "vert", "black": "noir", "white": "blanc",
     "yellow": "jaune", "small": "petit", "hot": "chaud", "cold": "froid", "old": "vieux",
     "good": "bon", "bad": "mauvais", "beautiful": "beau", "happy": "heureux",
@@ -85,7 +87,8 @@ WORDS = {
     "seven": "sept", "eight": "huit", "nine": "neuf", "ten": "dix", "hundred": "cent",
     # verbs
     "eat": "manger", "sing": "chanter",
-    "read": "lire", "write": "écrire", "swim": "nager", "run": "courir",     "buy": "acheter", "sell": "vendre", "come": "venir", "see": "voir",
+    "read": "lire", "swim": "nager", "run": "courir", "buy": "acheter", "sell": "vendre",
+    "come": "venir", "see": "voir",
     "give": "donner",
 }  # fmt: skip
 

@@ -66,9 +66,10 @@ def finish(name: str, items: list[Item], min_items: int) -> str:
         min_items: The fewest items the suite promises (``min_items`` in suites.json).
 
     Raises:
-        SystemExit: Naming the first problem: a duplicate id or prompt, a subject not in
-            its prompt (exactly once, so
-            that causal tracing knows which span to corrupt), a target without text, an unknown key, or too few items.
+        SystemExit: Naming the first problem: a duplicate id or prompt, a subject not
+            in its prompt exactly once (causal tracing must know which span to corrupt),
+            an empty prompt or target, a target glued to its prompt, an unknown key, or
+            too few items.
     """
     for key in ("id", "prompt"):
         seen: set[str] = set()

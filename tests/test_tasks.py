@@ -87,6 +87,12 @@ def test_list_suites_counts_the_items_of_every_suite() -> None:
         assert info.description and info.source and info.licence
 
 
+def test_list_suites_offers_at_least_eight_suites_of_100_items() -> None:
+    infos = list_suites()
+    assert len(infos) >= 8
+    assert all(info.items >= 100 for info in infos), [(i.name, i.items) for i in infos]
+
+
 def test_suite_data_is_package_data() -> None:
     data = resources.files("layertracer.tasks").joinpath("data")
     assert data.joinpath("suites.json").is_file()
