@@ -23,13 +23,15 @@ source fails loudly instead of silently letting an item through.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 import unicodedata
 from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported by the tests
+import suite_common
 
 SOURCE_PACKAGE = "countryinfo"
 SOURCE_VERSION = "1.0.1"
@@ -216,19 +218,7 @@ def generate() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or, with ``--check``, compare) the suite file. Returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the JSONL")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file differs")
-    args = parser.parse_args(argv)
-    text = generate()
-    count = text.count("\n")
-    if args.check:
-        same = args.out.is_file() and args.out.read_text(encoding="utf-8") == text
-        print(f"{args.out}: {'up to date' if same else 'DIFFERS from the source'} ({count} items)")
-        return 0 if same else 1
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {count} items to {args.out}")
-    return 0
+    return suite_common.main("capitals", generate, __doc__, argv)
 
 
 if __name__ == "__main__":
