@@ -28,8 +28,6 @@ Items are sorted by cue word; ``subject`` is the cue.
 
 from __future__ import annotations
 
-import sys
-
 import wordnet_db as wn
 from suite_common import Item, finish, item, run
 
@@ -155,16 +153,7 @@ def generate() -> str:
     Raises:
         SystemExit: When the sources are missing, or the suite breaks a rule.
     """
-    missing = wn.available()
-    if missing:
-        raise SystemExit(f"make_{NAME}: {missing}")
-    versions = wn.package_versions()
-    if versions != SOURCE_VERSIONS:
-        print(
-            f"make_{NAME}: warning: sources {versions} installed, the data was made "
-            f"from {SOURCE_VERSIONS}",
-            file=sys.stderr,
-        )
+    wn.require_sources(f"make_{NAME}", SOURCE_VERSIONS)
     return finish(NAME, build_items(), MIN_ITEMS)
 
 

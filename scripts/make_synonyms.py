@@ -30,8 +30,6 @@ it (median rank 12 against 635 and 200, zero-shot): the others invite " a" or a 
 
 from __future__ import annotations
 
-import sys
-
 import wordnet_db as wn
 from suite_common import Item, finish, item, run
 
@@ -189,16 +187,7 @@ def generate() -> str:
     Raises:
         SystemExit: When the sources are missing, or the suite breaks a rule.
     """
-    missing = wn.available()
-    if missing:
-        raise SystemExit(f"make_{NAME}: {missing}")
-    versions = wn.package_versions()
-    if versions != SOURCE_VERSIONS:
-        print(
-            f"make_{NAME}: warning: sources {versions} installed, the data was made "
-            f"from {SOURCE_VERSIONS}",
-            file=sys.stderr,
-        )
+    wn.require_sources(f"make_{NAME}", SOURCE_VERSIONS)
     check_excluded()
     return finish(NAME, build_items(), MIN_ITEMS)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -164,3 +165,21 @@ def plain_word(word: str, max_letters: int) -> bool:
         and len(word) <= max_letters
         and word in word_list()
     )
+
+
+def require_sources(script: str, expected: dict) -> None:
+    """Stops if WordNet or the word list is missing; warns if their versions differ.
+
+    Args:
+        script: The generator's name, for the messages.
+        expected: The package versions the committed data was made from.
+    """
+    missing = available()
+    if missing:
+        raise SystemExit(f"{script}: {missing}")
+    versions = package_versions()
+    if versions != expected:
+        print(
+            f"{script}: warning: sources {versions} installed, the data was made from {expected}",
+            file=sys.stderr,
+        )
