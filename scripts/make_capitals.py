@@ -112,6 +112,17 @@ def source_version() -> str | None:
         return None
 
 
+def warn_stale_source(script: str) -> None:
+    """Warns on stderr when the installed countryinfo is not the one the data was made from."""
+    version = source_version()
+    if version != SOURCE_VERSION:
+        print(
+            f"{script}: warning: {SOURCE_PACKAGE} {version} installed, the data was "
+            f"made from {SOURCE_VERSION}",
+            file=sys.stderr,
+        )
+
+
 def check_tables(rows: list[tuple[str, str | None]]) -> None:
     """Fail if a table above names a country, or an old capital, the source lacks.
 
@@ -198,13 +209,7 @@ def generate() -> str:
     Raises:
         SystemExit: When the source is stale, too small or has duplicate items.
     """
-    version = source_version()
-    if version != SOURCE_VERSION:
-        print(
-            f"make_capitals: warning: {SOURCE_PACKAGE} {version} installed, the data was "
-            f"made from {SOURCE_VERSION}",
-            file=sys.stderr,
-        )
+    warn_stale_source("make_capitals")
     rows = load_source()
     check_tables(rows)
     items = build_items(rows)

@@ -38,22 +38,20 @@ pseudo-random order (SHA-256 of the id) so that its first items mix every relati
 
 from __future__ import annotations
 
-import sys
-from importlib import metadata
-
 from make_capitals import (
     CAPITALISED_ARTICLE,
     NOT_UN_MEMBERS,
     RENAMED_COUNTRIES,
+    SOURCE_VERSION,  # noqa: F401 - the tests read the pinned version from this module
     TAKES_ARTICLE,
     slug,
+    source_version,  # noqa: F401 - likewise
+    warn_stale_source,
 )
 from suite_common import Item, finish, item, run, stable_order
 
 NAME = "facts"
 MIN_ITEMS = 200
-SOURCE_PACKAGE = "countryinfo"
-SOURCE_VERSION = "1.0.1"
 PER_ANSWER = 3
 
 # relation -> prompt template; {subject} is the subject exactly as in the item
@@ -382,14 +380,6 @@ def load_source() -> list[Row]:
     return rows
 
 
-def source_version() -> str | None:
-    """The installed version of the source package, or None if it is not installed."""
-    try:
-        return metadata.version(SOURCE_PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def country_name(name: str) -> tuple[str, str]:
     """(subject, the name as the prompt writes it) for a source country name."""
     subject = CAPITALISED_ARTICLE.get(name, RENAMED_COUNTRIES.get(name, name))
@@ -465,13 +455,7 @@ def generate() -> str:
     Raises:
         SystemExit: When the source is stale or the suite breaks a rule.
     """
-    version = source_version()
-    if version != SOURCE_VERSION:
-        print(
-            f"make_{NAME}: warning: {SOURCE_PACKAGE} {version} installed, the data was "
-            f"made from {SOURCE_VERSION}",
-            file=sys.stderr,
-        )
+    warn_stale_source(f"make_{NAME}")
     rows = load_source()
     check_tables(rows)
     return finish(NAME, build_items(rows), MIN_ITEMS)
