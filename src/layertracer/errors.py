@@ -33,3 +33,9 @@ class FidelityError(LayerTracerError):
 
 class ReportError(LayerTracerError):
     """A run directory or results.json cannot be turned into figures and a report."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name if it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

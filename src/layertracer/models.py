@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from layertracer.errors import ConfigError, ModelError
+from layertracer.errors import ConfigError, ModelError, first_line
 
 DEFAULT_MODEL = "smollm2-135m"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -109,7 +109,7 @@ def _load_pretrained(spec: str, dtype: torch.dtype, trust: bool) -> tuple:
             directory, dtype=dtype, trust_remote_code=trust, **kwargs
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"cannot load model {spec!r}: {_first_line(exc)}") from None
+        raise ModelError(f"cannot load model {spec!r}: {first_line(exc)}") from None
     return model, tokenizer
 
 
@@ -165,8 +165,3 @@ def smollm2_cache() -> Path:
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a half-written cache is never used
     return target
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

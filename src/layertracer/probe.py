@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from layertracer.capture import first_tensor, forward, hooks_removed
-from layertracer.errors import AnatomyError
+from layertracer.errors import AnatomyError, first_line
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Italy is"
 MAX_CHAIN = 8  # modules between the last block and the head, at most
@@ -65,7 +65,7 @@ def run_probe(model: nn.Module, tokenizer: object) -> Probe:
         try:
             output, _ = forward(model, ids, mask)
         except (RuntimeError, TypeError, ValueError, IndexError, KeyError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise AnatomyError(
                 f"{model.config.model_type}: the model's forward fails on plain text input "
                 f"({type(exc).__name__}: {first[:200]})"
