@@ -1,0 +1,125 @@
+"""What every analysis stage of a run sees: the model, its anatomy, the prompts, the clean
+pass and the results so far (:class:`Run`), and how a stage reports progress.
+
+A stage is a function ``stage(run) -> None`` that adds its section to ``run.results``;
+:mod:`layertracer.trace` calls the selected ones in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from layertracer.anatomy import Anatomy
+from layertracer.batching import Batch, make_batches, num_batches
+from layertracer.config import RunConfig
+from layertracer.models import LoadedModel
+from layertracer.perturb import ActivationStats
+from layertracer.results import Results
+from layertracer.targets import Encoded
+from layertracer.tasks import Task
+
+
+class Progress(Protocol):
+    """Receives progress: ``with progress.stage(name, total) as advance: advance()``."""
+
+    def stage(self, name: str, total: int) -> contextlib.AbstractContextManager[Callable[[], None]]:
+        """A context for one stage of ``total`` steps; yields a function to call per step."""
+
+
+class SilentProgress:
+    """A :class:`Progress` that shows nothing."""
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """Yields a no-op step function."""
+        yield lambda: None
+
+
+@dataclass
+class CleanPass:
+    """What the clean lens pass returns.
+
+    Attributes:
+        target_prob: Lens probability of the target per prompt and layer. ``[N, L+1]``
+        topk_ids: Top tokens of the lens per prompt and layer. ``[N, L+1, k]``
+        topk_probs: Their probabilities. ``[N, L+1, k]``
+        fidelity: Max ``|Δ log-prob|`` of the last-layer lens against the model's output.
+        stats: Clean activation statistics of every layer state.
+    """
+
+    target_prob: torch.Tensor
+    topk_ids: torch.Tensor
+    topk_probs: torch.Tensor
+    fidelity: float
+    stats: ActivationStats
+
+
+@dataclass
+class Run:
+    """One run in progress, as the stages see it.
+
+    Attributes:
+        lm: The loaded model and tokenizer.
+        anatomy: Blocks, final norm, unembedding and logit transform.
+        config: The run's options.
+        task: The task (after ``--shots`` and ``--max-prompts``).
+        encoded: Each item's tokens and target token, in task order.
+        progress: Where stages report progress.
+        timing: Seconds per stage, filled by :meth:`stage`.
+        clean: The clean lens pass (set after it ran).
+        results: The results so far (set after the clean pass).
+    """
+
+    lm: LoadedModel
+    anatomy: Anatomy
+    config: RunConfig
+    task: Task
+    encoded: list[Encoded]
+    progress: Progress = field(default_factory=SilentProgress)
+    timing: dict[str, float] = field(default_factory=dict)
+    clean: CleanPass | None = None
+    results: Results | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's first parameters (and so the batches) live."""
+        return next(self.lm.model.parameters()).device
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per pass over the prompts."""
+        return num_batches(len(self.encoded), self.config.batch_size)
+
+    def batches(self) -> Iterator[Batch]:
+        """One pass over the prompts as right-padded batches (see :mod:`batching`)."""
+        pad = self.lm.tokenizer.pad_token_id or 0
+        ids = [e.input_ids for e in self.encoded]
+        targets = [e.target_id for e in self.encoded]
+        return make_batches(ids, targets, self.config.batch_size, pad, self.device)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """Times stage ``name`` into :attr:`timing`, runs it under ``inference_mode`` and
+        yields the progress step function of ``total`` steps."""
+        with (
+            timed(self.timing, name),
+            torch.inference_mode(),
+            self.progress.stage(name, total) as step,
+        ):
+            yield step
+
+
+@contextlib.contextmanager
+def timed(timing: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds spent in the block to ``timing[name]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timing[name] = round(timing.get(name, 0.0) + time.perf_counter() - start, 4)
