@@ -11,7 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -24,6 +24,8 @@ from layertracer.results import Results
 from layertracer.targets import Encoded
 from layertracer.tasks import Task
 
+T = TypeVar("T")
+
 
 class Progress(Protocol):
     """Receives progress: ``with progress.stage(name, total) as advance: advance()``."""
@@ -34,6 +36,13 @@ class Progress(Protocol):
 
 class SilentProgress:
     """A :class:`Progress` that shows nothing."""
+
+    def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
+        """Per-prompt values from every process, keyed by prompt index (index in
+        :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
+        gathers them here, and summarises the whole run from the gathered values only.
+        In one process this returns ``per_prompt`` itself."""
+        return per_prompt
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
@@ -102,6 +111,13 @@ class Run:
         ids = [e.input_ids for e in self.encoded]
         targets = [e.target_id for e in self.encoded]
         return make_batches(ids, targets, self.config.batch_size, pad, self.device)
+
+    def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
+        """Per-prompt values from every process, keyed by prompt index (index in
+        :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
+        gathers them here, and summarises the whole run from the gathered values only.
+        In one process this returns ``per_prompt`` itself."""
+        return per_prompt
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
