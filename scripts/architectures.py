@@ -24,7 +24,10 @@ import numpy as np
 import transformers
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
+from layertracer.anatomy import discover
+from layertracer.config import SITES
 from layertracer.models import wrap
+from layertracer.sites import block_sites
 from layertracer.tasks import load_task
 from layertracer.tiny import build_tiny, causal_lm_types
 
@@ -89,6 +92,7 @@ def check(model_type: str, task: object) -> dict:
         "replay_err": v["replay_max_abs_err"],
         "js_finite": bool(np.isfinite(js).all()),
         "batch_eq_single": bool(same < 1e-4),
+        "sites": _sites(lm),
     }
     problems = []
     if not row["js_finite"]:
@@ -102,6 +106,16 @@ def check(model_type: str, task: object) -> dict:
     row["status"] = "pass" if not problems else "fail"
     row["reason"] = "; ".join(problems)
     return row
+
+
+def _sites(lm: object) -> str:
+    """How many blocks offer each site beyond the residual stream (``--site``)."""
+    anatomy = discover(lm.model, lm.tokenizer)
+    per_block = block_sites(lm.model, anatomy, lm.tokenizer)
+    counts = collections.Counter(site for sites in per_block for site in sites)
+    return ", ".join(
+        f"{site} {counts[site]}/{len(per_block)}" for site in SITES[1:] if counts[site]
+    )
 
 
 def _types(kinds: list[str]) -> str:
@@ -161,9 +175,12 @@ def markdown(rows: dict[str, dict]) -> str:
         "else the run stops), the JS values are finite, and a batch gives the same numbers as "
         "one prompt at a time (≤ 1e-4).",
         "",
-        "| type | status | L | block types | lens err | transform | scan path | replay err "
-        "| reason |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Sites: how many blocks offer the `mixer`, `mlp` and `state` sites of `--site` "
+        "(see README, *Sites*).",
+        "",
+        "| type | status | L | block types | sites | lens err | transform | scan path "
+        "| replay err | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in sorted(rows.items()):
         cells = [
@@ -171,6 +188,7 @@ def markdown(rows: dict[str, dict]) -> str:
             r["status"],
             str(r.get("L", "")),
             r.get("types", ""),
+            r.get("sites", ""),
             _num(r.get("fidelity")),
             r.get("transform", ""),
             r.get("path", ""),

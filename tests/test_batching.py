@@ -116,3 +116,15 @@ def test_device_argument() -> None:
     b = next(make_batches(SEQUENCES, TARGETS, 2, PAD, device="cpu"))
     for t in (b.input_ids, b.attention_mask, b.last, b.targets):
         assert t.device.type == "cpu"
+
+
+def test_split_keeps_rows_and_width_and_plan_matches_make_batches() -> None:
+    from layertracer.batching import plan_batches, split_batch
+
+    whole = batches(batch_size=7)[0]
+    parts = split_batch(whole, 3)
+    assert [p.size for p in parts] == [3, 3, 1]
+    assert [n for p in parts for n in p.index] == whole.index
+    assert torch.equal(torch.cat([p.input_ids for p in parts]), whole.input_ids)
+    assert torch.equal(torch.cat([p.last for p in parts]), whole.last)
+    assert [b.index for b in batches(batch_size=3)] == plan_batches(SEQUENCES, 3)

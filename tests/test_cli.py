@@ -156,3 +156,58 @@ def _assert_one_line(err: str) -> None:
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err and lines[0].startswith("error:")
+
+
+INPUT_ERRORS = {
+    "task and text": (["--task", "capitals", "--text", "builtin:gettysburg"], "not both"),
+    "missing text": (["--text", "/no/such.txt"], "no such file"),
+    "unknown text": (["--text", "builtin:nope"], "gettysburg"),
+    "text window": (["--text", "builtin:gettysburg", "--text-window", "1"], "--text-window"),
+    "no template": (["--chat-template"], "no chat template"),
+    "comma list": (["--task", "capitals,nope"], "nope"),
+    "same fields": (["--prompt-field", "x", "--target-field", "x"], "equals --target-field"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPUT_ERRORS))
+def test_bad_inputs_exit_2_with_one_line(name, tmp_path, capsys) -> None:
+    extra, expected = INPUT_ERRORS[name]
+    code, _, err = run_cli(["run", "--model", "tiny:llama", "--out", str(tmp_path), *extra], capsys)
+    assert code == 2 and expected in err, err
+    _assert_one_line(err)
+
+
+def test_renamed_field_missing_names_the_line(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(trace_module, "load_model", _no_model_load)
+    path = _file(tmp_path, "qa.jsonl", '{"q": "a", "a": " b"}\n{"q": "c"}\n')
+    args = ["run", "--task", path, "--prompt-field", "q", "--target-field", "a"]
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "qa.jsonl:2: missing field 'a'" in err
+    _assert_one_line(err)
+
+
+def test_dataset_folder_without_the_extra_exits_2(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(trace_module, "load_model", _no_model_load)
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "dataset_dict.json").write_text('{"splits": ["test"]}')
+    code, _, err = run_cli(["run", "--task", str(folder), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "layertracer[datasets]" in err
+    _assert_one_line(err)
+
+
+def test_two_suites_and_text_mode_runs(tmp_path, capsys) -> None:
+    args = ["run", "--model", "tiny:llama", "--methods", "lens,particles", "--no-report"]
+    suites = [*args, "--task", "capitals,antonyms", "--max-prompts", "2", "--full-target"]
+    code, stdout, err = run_cli([*suites, "--out", str(tmp_path / "s")], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert list(data["suites"]) == ["capitals", "antonyms"] and "suite antonyms" in stdout
+    assert all(len(r["answer_logprob"]) == data["model"]["num_layers"] + 1 for r in data["prompts"])
+    text = [*args, "--text", "builtin:gettysburg", "--max-prompts", "3"]
+    code, _, err = run_cli([*text, "--out", str(tmp_path / "t")], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "t" / "results.json").read_text())
+    assert [r["id"] for r in data["prompts"]] == ["w0:p1", "w0:p2", "w0:p3"]
+    assert data["config"]["task"] is None and data["task"]["mode"] == "text"

@@ -44,3 +44,29 @@ def test_trajectory_last_layer_is_model_output_on_a_padded_batch(model_type: str
     assert torch.equal(traj.top1[:, -1], own.argmax(-1))
     rows = gather_rows(cap.states()[0], last)
     assert rows.shape == (2, anatomy.hidden_size)
+
+
+@torch.inference_mode()
+def test_lens_never_sees_more_than_the_budget_nor_padded_positions() -> None:
+    lm = tiny("llama")
+    anatomy = discover(lm.model, lm.tokenizer)
+    seen: list[tuple[int, ...]] = []
+    handle = anatomy.unembed.register_forward_hook(lambda _m, a, _o: seen.append(a[0].shape))
+    try:
+        vocab, rows = anatomy.vocab_size, [torch.randn(3, anatomy.hidden_size) for _ in range(7)]
+        budget = 2 * 3 * vocab  # two row sets per call
+        assert len(dict(lens_each(anatomy, rows, budget))) == 7
+        assert [s[0] for s in seen] == [6, 6, 6, 3]
+        assert all(s[0] * vocab <= budget for s in seen)
+        seen.clear()
+        ids = torch.randint(5, 500, (2, 9))
+        mask, last = torch.ones(2, 9, dtype=torch.long), torch.tensor([8, 4])
+        with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
+            model_logprobs(lm.model, ids, mask, last)
+        seen.clear()
+        trajectories(anatomy, cap.states(), last, torch.tensor([1, 2]))
+    finally:
+        handle.remove()
+    # one row per prompt and layer, never [layers, batch, seq, vocab]
+    assert sum(s[0] for s in seen) == 2 * (anatomy.num_layers + 1)
+    assert all(s[1] == 1 for s in seen)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from layertracer.errors import TaskError
-from layertracer.targets import encode
+from layertracer.errors import ConfigError, TaskError
+from layertracer.targets import chat_prompt, encode
 from layertracer.tiny import tiny_tokenizer
 
 
@@ -37,3 +37,27 @@ def test_merge_across_boundary_falls_back_with_warning() -> None:
 def test_empty_answer_is_an_error() -> None:
     with pytest.raises(TaskError):
         encode(tiny_tokenizer(), "prompt", "")
+
+
+CHAT = (
+    "{% for m in messages %}<|bos|>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def test_chat_prompt_wraps_one_user_turn_without_a_second_bos(monkeypatch) -> None:
+    tok = tiny_tokenizer()
+    monkeypatch.setattr(tok, "chat_template", CHAT)
+    text = chat_prompt(tok, "The capital of France is")
+    assert text == "<|bos|>user: The capital of France is\nassistant:"
+    enc = encode(tok, text, " Paris", special=False)
+    assert enc.input_ids.count(tok.bos_token_id) == 1 and enc.input_ids[0] == tok.bos_token_id
+    plain = tok(text + " Paris", add_special_tokens=False)["input_ids"]
+    assert enc.target_id == plain[len(enc.input_ids)]  # the DESIGN §1 rule, unchanged
+
+
+def test_chat_template_missing_is_a_config_error(monkeypatch) -> None:
+    tok = tiny_tokenizer()
+    monkeypatch.setattr(tok, "chat_template", None)
+    with pytest.raises(ConfigError, match="no chat template"):
+        chat_prompt(tok, "Hi")

@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import io
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from layertracer.tasks import (
     TaskItem,
     list_suites,
     load_task,
+    load_tasks,
     registry,
     validate_file,
 )
@@ -323,3 +325,94 @@ def test_glued_target_gives_one_summary_warning(tmp_path: Path) -> None:
     assert "'a'" in warning and "'isParis'" in warning
     assert task.items[1].target == "Paris"  # kept exactly as given
     assert load_task(task.source, max_items=1).warnings == ()  # only the kept items count
+
+
+# --- field names, several tasks, Hugging Face dataset folders --------------------------
+
+FIELDS = ("question", "answer")
+
+
+def test_prompt_and_target_fields_can_be_renamed(tmp_path: Path) -> None:
+    path = write(tmp_path, "qa.jsonl", jsonl({"question": "Q is", "answer": " A", "id": 1}))
+    task = load_task(path, fields=FIELDS)
+    assert (task.items[0].prompt, task.items[0].target, task.items[0].id) == ("Q is", " A", "1")
+    csv_path = write(tmp_path, "qa.csv", 'question,answer\n"Q, is", A\n')
+    assert load_task(csv_path, fields=FIELDS).items[0].prompt == "Q, is"
+    bad = write(tmp_path, "bad.jsonl", jsonl({"question": "Q", "answer": " A"}, {"question": "R"}))
+    with pytest.raises(TaskError, match=r"bad.jsonl:2: missing field 'answer'"):
+        load_task(bad, fields=FIELDS)
+    with pytest.raises(TaskError, match=r"qa.csv:1: the header row has no 'prompt'"):
+        load_task(csv_path)
+    assert validate_file(bad, fields=FIELDS) == [f"{bad}:2: missing field 'answer'"]
+
+
+def test_comma_list_tags_suites_and_cuts_each_task() -> None:
+    task = load_tasks("capitals, antonyms", max_items=4)
+    assert task.name == "capitals,antonyms"
+    assert [it.suite for it in task.items] == ["capitals"] * 4 + ["antonyms"] * 4
+    assert task.items[:4] == tuple(
+        replace(it, suite="capitals") for it in load_task("capitals", 4).items
+    )
+    assert load_tasks("capitals").items[0].suite == "capitals"
+    assert load_task("capitals", 1, fields=FIELDS).items[0].prompt  # built-ins keep their names
+    for spec in ("capitals,,antonyms", "capitals,capitals", "capitals,nope"):
+        with pytest.raises(TaskError):
+            load_tasks(spec)
+
+
+def test_colliding_ids_of_two_files_get_the_task_name(tmp_path: Path) -> None:
+    one = write(tmp_path, "one.jsonl", jsonl(good(1), good(2)))
+    two = write(tmp_path, "two.jsonl", jsonl(good(1)))
+    task = load_tasks(f"{one},{two}")
+    assert [it.id for it in task.items] == ["one:q1", "one:q2", "two:q1"]
+
+
+needs_datasets = pytest.mark.skipif(
+    importlib.util.find_spec("datasets") is None,
+    reason="the optional extra [datasets] is not installed (pip install -e '.[datasets]')",
+)
+
+
+def _saved(tmp_path: Path, splits: dict[str, dict[str, list]] | None = None) -> str:
+    """A DatasetDict saved with save_to_disk; returns its folder."""
+    import datasets
+
+    splits = splits or {
+        "train": {"question": ["2 + 2 =", "3 + 3 ="], "answer": [4, 6]},
+        "test": {"question": ["1 + 1 ="], "answer": [2]},
+    }
+    folder = tmp_path / "ds"
+    parts = {name: datasets.Dataset.from_dict(cols) for name, cols in splits.items()}
+    datasets.DatasetDict(parts).save_to_disk(str(folder))
+    return str(folder)
+
+
+@needs_datasets
+def test_dataset_folder_loads_with_split_fields_and_int_targets(tmp_path: Path) -> None:
+    import datasets
+
+    folder = _saved(tmp_path)
+    test = load_task(folder, fields=FIELDS)
+    assert [(it.prompt, it.target, it.id) for it in test.items] == [("1 + 1 =", "2", "item-1")]
+    train = load_task(folder, fields=FIELDS, split="train")
+    assert [it.target for it in train.items] == ["4", "6"]
+    single = tmp_path / "single"
+    datasets.Dataset.from_dict({"prompt": ["Hi"], "target": [" there"]}).save_to_disk(str(single))
+    assert load_task(str(single)).items[0].target == " there"
+
+
+@needs_datasets
+def test_dataset_folder_problems_are_one_line(tmp_path: Path, monkeypatch) -> None:
+    folder = _saved(tmp_path)
+    with pytest.raises(TaskError, match=r"no column 'prompt', 'target' \(it has 'question', "):
+        load_task(folder)
+    with pytest.raises(TaskError, match="no split 'dev'"):
+        load_task(folder, fields=FIELDS, split="dev")
+    empty = _saved(tmp_path / "e", {"test": {"prompt": ["a", ""], "target": [" b", " c"]}})
+    assert validate_file(empty) == [f"{empty}[test]:2: field 'prompt' is empty"]
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(TaskError, match="not a Hugging Face dataset"):
+        load_task(str(tmp_path / "plain"))
+    monkeypatch.setitem(__import__("sys").modules, "datasets", None)
+    with pytest.raises(TaskError, match=r"needs the optional package `datasets`"):
+        load_task(folder, fields=FIELDS)

@@ -53,22 +53,58 @@ def make_batches(
         pad_id: Id used for padding (its value cannot matter: padding is masked and after).
         device: Where the tensors go.
     """
+    for index in plan_batches(sequences, batch_size):
+        yield build_batch(sequences, targets, index, pad_id, device)
+
+
+def plan_batches(sequences: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """The prompt indices of every batch: prompts sorted by length (stable), then cut."""
     order = sorted(range(len(sequences)), key=lambda n: (len(sequences[n]), n))
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        width = max(len(sequences[n]) for n in index)
-        ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(index), width), dtype=torch.long)
-        for row, n in enumerate(index):
-            ids[row, : len(sequences[n])] = torch.tensor(sequences[n], dtype=torch.long)
-            mask[row, : len(sequences[n])] = 1
-        yield Batch(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            last=(mask.sum(1) - 1).to(device),
-            targets=torch.tensor([targets[n] for n in index], dtype=torch.long, device=device),
-            index=list(index),
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def build_batch(
+    sequences: Sequence[Sequence[int]],
+    targets: Sequence[int],
+    index: list[int],
+    pad_id: int,
+    device: torch.device | str = "cpu",
+) -> Batch:
+    """The right-padded batch of prompts ``index`` (pinned, asynchronous copy to a GPU)."""
+    width = max(len(sequences[n]) for n in index)
+    ids = torch.full((len(index), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(index), width), dtype=torch.long)
+    for row, n in enumerate(index):
+        ids[row, : len(sequences[n])] = torch.tensor(sequences[n], dtype=torch.long)
+        mask[row, : len(sequences[n])] = 1
+    last = mask.sum(1) - 1
+    goal = torch.tensor([targets[n] for n in index], dtype=torch.long)
+    ids, mask, last, goal = (_to(t, torch.device(device)) for t in (ids, mask, last, goal))
+    return Batch(input_ids=ids, attention_mask=mask, last=last, targets=goal, index=list(index))
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host-to-device copy; from pinned memory and without a host sync to a GPU."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def split_batch(batch: Batch, size: int) -> list[Batch]:
+    """Consecutive parts of at most ``size`` rows (same width: the numbers do not change)."""
+    parts = []
+    for start in range(0, batch.size, size):
+        rows = slice(start, start + size)
+        parts.append(
+            Batch(
+                input_ids=batch.input_ids[rows],
+                attention_mask=batch.attention_mask[rows],
+                last=batch.last[rows],
+                targets=batch.targets[rows],
+                index=batch.index[rows],
+            )
         )
+    return parts
 
 
 def num_batches(count: int, batch_size: int) -> int:

@@ -143,6 +143,25 @@ def edit_state(
 
 
 @contextlib.contextmanager
+def edit_outputs(
+    modules: Sequence[nn.Module], edit: Callable[[torch.Tensor, int], torch.Tensor]
+) -> Iterator[None]:
+    """Replaces the (first tensor) output of ``modules[m]`` by ``edit(output, m)`` during
+    the forwards in the block."""
+
+    def hook(m: int) -> Callable:
+        def replace(_module: nn.Module, _args: tuple, output: object) -> object:
+            return replace_first_tensor(output, edit(first_tensor(output), m))
+
+        return replace
+
+    with hooks_removed() as handles:
+        for m, module in enumerate(modules):
+            handles.append(module.register_forward_hook(hook(m)))
+        yield
+
+
+@contextlib.contextmanager
 def hooks_removed() -> Iterator[list]:
     """Yields a list for hook handles; every handle in it is removed on exit."""
     handles: list = []

@@ -3,6 +3,10 @@ pass and the results so far (:class:`Run`), and how a stage reports progress.
 
 A stage is a function ``stage(run) -> None`` that adds its section to ``run.results``;
 :mod:`layertracer.trace` calls the selected ones in order.
+
+Recipe for a stage's batch loop (this rank's prompts, halving the batch on GPU
+out-of-memory): ``run.each_batch(name, work)`` instead of ``for b in run.batches(): work(b)``,
+then ``run.gather(per_prompt)`` before summarising (``work`` must be retry-safe).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Protocol, TypeVar
 import torch
 
 from layertracer.anatomy import Anatomy
-from layertracer.batching import Batch, make_batches, num_batches
+from layertracer.batching import Batch, build_batch, plan_batches
+from layertracer.batchsize import BatchSizer
 from layertracer.config import RunConfig
-from layertracer.models import LoadedModel
+from layertracer.distributed import World
+from layertracer.models import LoadedModel, input_device
 from layertracer.perturb import ActivationStats
 from layertracer.results import Results
 from layertracer.targets import Encoded
@@ -36,13 +42,6 @@ class Progress(Protocol):
 
 class SilentProgress:
     """A :class:`Progress` that shows nothing."""
-
-    def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
-        """Per-prompt values from every process, keyed by prompt index (index in
-        :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
-        gathers them here, and summarises the whole run from the gathered values only.
-        In one process this returns ``per_prompt`` itself."""
-        return per_prompt
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
@@ -83,6 +82,11 @@ class Run:
         timing: Seconds per stage, filled by :meth:`stage`.
         clean: The clean lens pass (set after it ran).
         results: The results so far (set after the clean pass).
+        scratch: In-memory values one stage leaves for a later one (e.g. the CKA Gram
+            matrices for the agreement bootstrap); never saved.
+        world: This process among the data-parallel processes (one by default).
+        batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
+        sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
     """
 
     lm: LoadedModel
@@ -94,30 +98,49 @@ class Run:
     timing: dict[str, float] = field(default_factory=dict)
     clean: CleanPass | None = None
     results: Results | None = None
+    scratch: dict[str, object] = field(default_factory=dict)
+    world: World = field(default_factory=World)
+    batch_size: int = 8
+    sizers: dict[str, BatchSizer] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
-        """Where the model's first parameters (and so the batches) live."""
-        return next(self.lm.model.parameters()).device
+        """Where the batches go: the input embedding's device (first device of a map)."""
+        return input_device(self.lm.model)
 
     @property
     def num_batches(self) -> int:
-        """Batches per pass over the prompts."""
-        return num_batches(len(self.encoded), self.config.batch_size)
+        """Batches per pass over this process's prompts."""
+        return len(self._plan())
+
+    def _plan(self) -> list[list[int]]:
+        """This rank's batches: every ``world.size``-th of the run's length-sorted plan."""
+        plan = plan_batches([e.input_ids for e in self.encoded], self.batch_size)
+        return self.world.shard(plan)
 
     def batches(self) -> Iterator[Batch]:
-        """One pass over the prompts as right-padded batches (see :mod:`batching`)."""
+        """One pass over this process's prompts as right-padded batches (:mod:`batching`).
+        :attr:`encoded` stays the full list; ``batch.index`` indexes it."""
         pad = self.lm.tokenizer.pad_token_id or 0
         ids = [e.input_ids for e in self.encoded]
         targets = [e.target_id for e in self.encoded]
-        return make_batches(ids, targets, self.config.batch_size, pad, self.device)
+        device = self.device
+        for index in self._plan():
+            yield build_batch(ids, targets, index, pad, device)
+
+    def each_batch(self, name: str, work: Callable[[Batch], None]) -> None:
+        """Calls ``work(batch)`` over :meth:`batches`, splitting a batch in halves on GPU
+        out-of-memory and keeping the smaller size for the rest of stage ``name``."""
+        sizer = self.sizers.setdefault(name, BatchSizer(self.batch_size))
+        for batch in self.batches():
+            sizer.run(batch, work)
 
     def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
         """Per-prompt values from every process, keyed by prompt index (index in
         :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
         gathers them here, and summarises the whole run from the gathered values only.
         In one process this returns ``per_prompt`` itself."""
-        return per_prompt
+        return self.world.gather(per_prompt)
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:

@@ -25,9 +25,13 @@ MIXER_TABLE: tuple[tuple[str, str | None, str], ...] = (
 )
 MOE_PATTERN = r"Moe|MoE|Experts|BlockSparseTop2"
 MLP_PATTERN = r"MLP|Mlp|FeedForward|FFN"  # a block with no mixer: an MLP-only block
+# A feed-forward module itself (MLP or MoE layer): unlike MOE_PATTERN, "Qwen3MoeRMSNorm"
+# or "Qwen3MoeAttention" (model-family prefixes) do not match.
+FEED_FORWARD_PATTERN = MLP_PATTERN + r"|(MoE|Moe)(Block|Layer)?$|Experts$|BlockSparseTop2"
 
 
-def _module_kind(module: nn.Module) -> str | None:
+def module_kind(module: nn.Module) -> str | None:
+    """The mixer kind of one module by its class name (first row of MIXER_TABLE), or None."""
     name = type(module).__name__
     own = dict(module.named_parameters(recurse=False))
     for pattern, param, kind in MIXER_TABLE:
@@ -48,7 +52,7 @@ def classify_block(block: nn.Module) -> str:
         name = type(module).__name__
         moe = moe or bool(re.search(MOE_PATTERN, name))
         mlp = mlp or bool(re.search(MLP_PATTERN, name))
-        kind = _module_kind(module)
+        kind = module_kind(module)
         if kind is not None and kind not in kinds:
             kinds.append(kind)
     if not kinds:  # no mixer: a feed-forward-only block (nemotron_h) or none we know

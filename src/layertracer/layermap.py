@@ -6,20 +6,25 @@ import torch
 from rich.table import Table
 
 from layertracer.anatomy import discover
+from layertracer.config import SITES, AnatomyOverrides
 from layertracer.models import LoadedModel
+from layertracer.sites import block_sites
 
 
-def layer_map(lm: LoadedModel) -> dict:
-    """Blocks with index, kind, class and parameter count, plus the discovered anatomy.
+def layer_map(lm: LoadedModel, overrides: AnatomyOverrides | None = None) -> dict:
+    """Blocks with index, kind, sites, class and parameter count, plus the anatomy.
 
     Block ``i`` (1-based) produces layer state ``i``; state 0 is the embedding output.
+    ``sites`` lists the perturbation sites (``--site``) each block offers.
     """
     with torch.inference_mode():
-        anatomy = discover(lm.model, lm.tokenizer)
+        anatomy = discover(lm.model, lm.tokenizer, overrides)
+    sites = block_sites(lm.model, anatomy, lm.tokenizer)
     blocks = [
         {
             "index": i + 1,
             "type": kind,
+            "sites": sites[i],
             "class": type(block).__name__,
             "parameters": sum(p.numel() for p in block.parameters()),
         }
@@ -35,7 +40,7 @@ def layer_map(lm: LoadedModel) -> dict:
         "final_norm": anatomy.final_norm_paths,
         "unembed": anatomy.unembed_path,
         "logit_transform": anatomy.transform.describe(),
-        "sites": ["residual"],
+        "sites": [site for site in SITES if any(site in b["sites"] for b in blocks)],
         "blocks": blocks,
     }
 
@@ -52,9 +57,10 @@ def layer_map_table(info: dict) -> Table:
             f" · unembed: {info['unembed']} · transform: {info['logit_transform']}"
         ),
     )
-    for column in ("layer", "type", "class", "parameters"):
+    for column in ("layer", "type", "sites", "class", "parameters"):
         table.add_column(column)
-    table.add_row("0", "embedding", "", "")
+    table.add_row("0", "embedding", "residual", "", "")
     for b in info["blocks"]:
-        table.add_row(str(b["index"]), b["type"], b["class"], f"{b['parameters']:,}")
+        sites = " ".join(b["sites"])
+        table.add_row(str(b["index"]), b["type"], sites, b["class"], f"{b['parameters']:,}")
     return table

@@ -34,7 +34,9 @@ def lens_each(
     """Lens log-probs of several row sets, several per unembedding call.
 
     Reading the unembedding dominates small calls, so row sets (e.g. one per layer) are
-    concatenated up to ``budget`` elements of ``[rows, vocab]``.
+    concatenated up to ``budget`` elements of ``[rows, vocab]``. Row sets may live on
+    different devices (blocks spread by a device map); each call's rows meet on the device
+    of its first set, and the model's own placement hooks take them on from there.
 
     Args:
         anatomy: The model's parts.
@@ -47,7 +49,7 @@ def lens_each(
     per_call = max(1, budget // max(1, rows[0].shape[0] * anatomy.vocab_size))
     for start in range(0, len(rows), per_call):
         group = rows[start : start + per_call]
-        logprobs = lens_logprobs(anatomy, torch.cat(group))
+        logprobs = lens_logprobs(anatomy, torch.cat([g.to(group[0].device) for g in group]))
         yield from enumerate(logprobs.split([g.shape[0] for g in group]), start)
 
 
@@ -88,8 +90,8 @@ def trajectories(
     """
     probs, top_p, top_i = [], [], []
     logprobs = None
-    index = targets.to(states[0].device)[:, None]
     for _, logprobs in lens_each(anatomy, [gather_rows(s, last) for s in states]):
+        index = targets.to(logprobs.device)[:, None]  # [batch, 1]
         probs.append(logprobs.gather(1, index)[:, 0].exp())  # [batch]
         top = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)  # sorted, ties by index
         top_p.append(top.values.exp())

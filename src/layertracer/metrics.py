@@ -48,10 +48,6 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _ranks(values: Sequence[float]) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
-    order = np.argsort(v, kind="stable")
-    ranks = np.empty(len(v), dtype=np.float64)
-    ranks[order] = np.arange(len(v), dtype=np.float64)
-    for value in np.unique(v):  # average ranks over ties
-        tie = v == value
-        ranks[tie] = ranks[tie].mean()
-    return ranks
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first copy
+    return (first + (counts - 1) / 2.0)[inverse]  # average rank over ties

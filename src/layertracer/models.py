@@ -54,15 +54,21 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_model(
-    spec: str, device: str = "auto", dtype: str = "float32", trust_remote_code: bool = False
+    spec: str,
+    device: str = "auto",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> LoadedModel:
     """Loads the model named by ``spec``.
 
     Args:
         spec: Model spec (see module docstring).
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: ``auto``, ``cpu`` or ``cuda`` (or ``cuda:N``); ignored with ``device_map``.
         dtype: ``float32``, ``bfloat16`` or ``float16``.
         trust_remote_code: Allow hub model code to run.
+        device_map: ``auto``: spread the blocks over the GPUs and offload what does not fit
+            to the CPU (``accelerate``); every block then runs on its own device.
 
     Returns:
         The loaded model and tokenizer.
@@ -79,8 +85,37 @@ def load_model(
 
         model, tokenizer = build_tiny(spec.removeprefix("tiny:"))
     else:
-        model, tokenizer = _load_pretrained(spec, _DTYPES[dtype], trust_remote_code)
-    return wrap(model.to(device=torch_device, dtype=_DTYPES[dtype]), tokenizer, spec)
+        model, tokenizer = _load_pretrained(spec, _DTYPES[dtype], trust_remote_code, device_map)
+    if device_map is None:
+        model = model.to(device=torch_device, dtype=_DTYPES[dtype])
+    elif not hasattr(model, "hf_device_map"):  # built here (tiny): dispatch it now
+        model = dispatch(model.to(_DTYPES[dtype]), device_map)
+    return wrap(model, tokenizer, spec)
+
+
+def dispatch(model: torch.nn.Module, device_map: str | dict) -> torch.nn.Module:
+    """Places ``model`` by an ``accelerate`` device map (``auto`` is inferred from the free
+    memory of every GPU and the CPU, never splitting a block)."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    if isinstance(device_map, str):
+        no_split = list(getattr(model, "_no_split_modules", None) or [])
+        device_map = infer_auto_device_map(model, no_split_module_classes=no_split)
+    return dispatch_model(model, device_map=device_map)
+
+
+def input_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's inputs go: its input embedding's execution device under an
+    ``accelerate`` map, else the device of its first parameter (the CPU for ``meta``)."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    hook = getattr(embedding, "_hf_hook", None)
+    for h in [*getattr(hook, "hooks", ()), hook]:
+        device = getattr(h, "execution_device", None)
+        if device is not None:
+            return torch.device(device)
+    params = embedding.parameters() if embedding is not None else model.parameters()
+    device = next(params, torch.empty(0)).device
+    return torch.device("cpu") if device.type == "meta" else device
 
 
 def wrap(model: torch.nn.Module, tokenizer: object, spec: str) -> LoadedModel:
@@ -91,7 +126,9 @@ def wrap(model: torch.nn.Module, tokenizer: object, spec: str) -> LoadedModel:
     return LoadedModel(model, tokenizer, spec, str(model.config.model_type))
 
 
-def _load_pretrained(spec: str, dtype: torch.dtype, trust: bool) -> tuple:
+def _load_pretrained(
+    spec: str, dtype: torch.dtype, trust: bool, device_map: str | None = None
+) -> tuple:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if spec == DEFAULT_MODEL:
@@ -103,10 +140,11 @@ def _load_pretrained(spec: str, dtype: torch.dtype, trust: bool) -> tuple:
         directory, kwargs = str(path.parent), {"gguf_file": path.name}
     else:
         directory, kwargs = spec, {}
+    loading = {"device_map": device_map} if device_map else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(
-            directory, dtype=dtype, trust_remote_code=trust, **kwargs
+            directory, dtype=dtype, trust_remote_code=trust, **kwargs, **loading
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot load model {spec!r}: {first_line(exc)}") from None

@@ -68,6 +68,60 @@ class ActivationStats:
         """Per-layer, per-dim mean ``|h|``. ``[L+1, d]``"""
         return self.sumabs / self.count
 
+    def add(self, states: list[torch.Tensor], mask: torch.Tensor) -> None:
+        """Like :meth:`update`, but each layer's sums stay on that layer's device (no host
+        sync, no ``[L+1, n, d]`` copy; blocks may live on several devices) until
+        :meth:`finish`. Retry-safe: nothing changes if a step of it runs out of memory."""
+        d = states[0].shape[-1]
+        sums = []
+        for s in states:  # s: [batch, seq, (streams,) d]
+            h = s.reshape(*s.shape[:2], -1, d)  # [B, T, streams, d]
+            real = mask.bool().to(s.device)[:, :, None, None]  # [B, T, 1, 1]
+            h = torch.where(real, h.double(), 0.0)
+            axes = (0, 1, 2)
+            sums.append(torch.stack([h.sum(axes), (h * h).sum(axes), h.abs().sum(axes)]))
+        tokens = mask.bool().sum() * (states[0].numel() // (mask.numel() * d))
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            sums = [a + b.to(a.device) for a, b in zip(pending[0], sums, strict=True)]
+            tokens = pending[1] + tokens.to(pending[1].device)
+        self._pending = (sums, tokens)
+
+    def finish(self) -> ActivationStats:
+        """Moves the sums of :meth:`add` into ``sum``/``sumsq``/``sumabs`` (CPU, float64)."""
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            total = torch.stack([p.cpu() for p in pending[0]], dim=1)  # [3, L+1, d]
+            self.merge_sums(int(pending[1]), total[0], total[1], total[2])
+            self._pending = None
+        return self
+
+    @classmethod
+    def merged(cls, parts: Sequence[ActivationStats]) -> ActivationStats:
+        """A new set holding the sums of ``parts`` (finished), added in the given order."""
+        total = cls()
+        for part in parts:
+            total.merge(part)
+        return total
+
+    def merge(self, other: ActivationStats) -> ActivationStats:
+        """Adds another (finished) set of sums, e.g. another process's. Returns ``self``."""
+        if other.sum is not None:
+            self.merge_sums(other.count, other.sum, other.sumsq, other.sumabs)
+        return self
+
+    def merge_sums(
+        self, count: int, total: torch.Tensor, sumsq: torch.Tensor, sumabs: torch.Tensor
+    ) -> None:
+        """Adds per-layer, per-dim sums over ``count`` more tokens. each ``[L+1, d]``"""
+        if self.sum is None:
+            self.sum, self.sumsq, self.sumabs = total.clone(), sumsq.clone(), sumabs.clone()
+        else:
+            self.sum += total
+            self.sumsq += sumsq
+            self.sumabs += sumabs
+        self.count += count
+
 
 def massive_dims(mean_abs: torch.Tensor, ratio: float) -> list[int]:
     """Channels whose mean ``|h|`` exceeds ``ratio ×`` the median channel's at some layer."""

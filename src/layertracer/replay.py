@@ -9,6 +9,7 @@ The hooked full pass is the fallback and baseline.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,22 +86,33 @@ class SuffixRunner:
             hidden = first_tensor(self.blocks[j](*args, **kwargs))
         return hidden
 
+    def step(self, block: int, state: torch.Tensor) -> torch.Tensor:
+        """Block ``block + 1`` alone: layer state ``block + 1`` from state ``block``, with the
+        captured arguments (0-based ``block``). ``[F·B, T, d] -> [F·B, T, d]``"""
+        inputs = self._inputs(state.shape[0] // self.batch)
+        args, kwargs = with_slot(*inputs[block], self.slot, state)
+        return first_tensor(self.blocks[block](*args, **kwargs))
+
 
 def full_pass(
     model: nn.Module,
     anatomy: Anatomy,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
-    layer: int,
-    edit: Callable[[torch.Tensor], torch.Tensor],
+    layer: int | None = None,
+    edit: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """The final state of a whole hooked forward in which state ``layer`` is ``edit(state)``.
+    """The final state of a whole hooked forward in which state ``layer`` is ``edit(state)``
+    (no state edit when ``layer`` is ``None``: other hooks may be active).
 
     ``edit`` receives the state of the (possibly repeated) batch and may return a batch of
     the same size. Logits are limited to one position where the model allows it.
     """
     final: list[torch.Tensor] = []
-    with edit_state(anatomy.blocks, anatomy.slot, layer, edit), hooks_removed() as handles:
+    with contextlib.ExitStack() as stack:
+        if layer is not None and edit is not None:
+            stack.enter_context(edit_state(anatomy.blocks, anatomy.slot, layer, edit))
+        handles = stack.enter_context(hooks_removed())
         handles.append(
             anatomy.blocks[-1].register_forward_hook(
                 lambda _m, _a, out: final.append(first_tensor(out))

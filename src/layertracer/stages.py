@@ -5,14 +5,68 @@ the pure functions of its own module.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
+import numpy as np
+import torch
+
+from layertracer import cka_collect
+from layertracer.ablation import AblationScan
+from layertracer.ablation import summarize as summarize_ablation
+from layertracer.agreement import agreement_section
+from layertracer.batching import Batch, build_batch
+from layertracer.capture import capture_blocks, forward
+from layertracer.cka import summarize as summarize_cka
 from layertracer.context import Run
 from layertracer.particles import particles_for
 from layertracer.particles import summarize as summarize_particles
-from layertracer.perturb import massive_dims, plan_masks
-from layertracer.vulnerability import VulnerabilityScan
+from layertracer.perturb import ActivationStats, MaskPlan, massive_dims, plan_masks
+from layertracer.sites import module_plans, module_stats, require_site
+from layertracer.staircase import gather_scan, layers_per_replay
+from layertracer.state_site import StateScan, StateStats, state_dims, state_stats
+from layertracer.subjects import embedding_std, spans_of, subject_sums
+from layertracer.teacher import (
+    answer_inputs,
+    answer_logprobs,
+    answer_positions,
+    model_answer_logprobs,
+)
+from layertracer.tracing import TracingScan, prompt_fields
+from layertracer.tracing import summarize as summarize_tracing
+from layertracer.vulnerability import ScanState, VulnerabilityScan
 from layertracer.vulnerability import summarize as summarize_vulnerability
+
+
+def lens(run: Run) -> None:
+    """After the clean lens pass: with ``--full-target``, the teacher-forced lens log-prob
+    of every prompt's whole answer per layer, ``prompts[*].answer_logprob [L+1]``."""
+    if not run.config.inputs.full_target:
+        return
+    anatomy, encoded = run.anatomy, run.encoded
+    pad = run.lm.tokenizer.pad_token_id or 0
+    sequences, targets = answer_inputs(encoded)
+    values: dict[int, list[float]] = {}
+    errors = [0.0]
+    with run.stage("full_target", run.num_batches) as step:
+
+        def work(batch: Batch) -> None:
+            full = build_batch(sequences, targets, batch.index, pad, run.device)
+            where = answer_positions(encoded, batch.index)
+            with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
+                output, _ = forward(run.lm.model, full.input_ids, full.attention_mask)
+            logprob = answer_logprobs(anatomy, cap.states(), where, full.size)  # [B, L+1]
+            own = model_answer_logprobs(output.logits, where, full.size)  # [B]
+            errors.append(float((logprob[:, -1] - own).abs().max()))
+            values.update({n: logprob[row].tolist() for row, n in enumerate(batch.index)})
+            step()
+
+        run.each_batch("full_target", work)
+    gathered = run.gather(values)
+    for n, row in enumerate(run.results.prompts):
+        row["answer_logprob"] = gathered[n]
+        row["answer_tokens"] = len(encoded[n].answer_ids)
+    run.results.lens["answer_logprob_max_abs_err"] = max(run.world.all_gather(max(errors)))
 
 
 def particles(run: Run) -> None:
@@ -27,28 +81,166 @@ def particles(run: Run) -> None:
 
 
 def vulnerability(run: Run) -> None:
-    """The JS vulnerability scan over layers and seeds (DESIGN §1, §3)."""
+    """The JS vulnerability scan over layers and seeds (DESIGN §1, §3) at ``--site``."""
     cfg, anatomy, results = run.config.vulnerability, run.anatomy, run.results
-    stats = run.clean.stats
-    massive = massive_dims(stats.mean_abs(), cfg.massive_ratio)
-    plan = plan_masks(cfg, stats, anatomy.num_layers, anatomy.hidden_size, massive)
-    scan = VulnerabilityScan(run.lm.model, anatomy, cfg, plan)
+    scan, plan, massive = _scan_for_site(run)
     total = run.num_batches * (anatomy.num_layers + 1)
     with run.stage("vulnerability", total) as step:
-        for batch in run.batches():
-            scan.add(batch, step)
-    results.vulnerability = summarize_vulnerability(scan.state, plan, cfg, massive)
+        run.each_batch("vulnerability", lambda batch: scan.add(batch, step))
+    state = _whole_run(run, scan.state)
+    results.vulnerability = summarize_vulnerability(state, plan, cfg, massive)
+    results.vulnerability["site_layers"] = [bool(d) for d in plan.dims[0]]
+    if isinstance(scan, StateScan):
+        scan.describe(results.vulnerability)
     for n, row in enumerate(results.prompts):
-        row["js_mean"] = scan.state.per_prompt[n].mean(axis=0).tolist()
-    if scan.state.fallback_reason:
+        row["js_mean"] = state.per_prompt[n].mean(axis=0).tolist()
+    if state.fallback_reason:
         results.warnings.append(
-            f"suffix replay not exact, used full passes: {scan.state.fallback_reason}"
+            f"suffix replay not exact, used full passes: {state.fallback_reason}"
         )
     if results.vulnerability["warning"]:
         results.warnings.append(results.vulnerability["warning"])
 
 
+def _whole_run(run: Run, state: ScanState) -> ScanState:
+    """The scan of all processes: per-prompt JS gathered and summed in prompt order (never
+    means of means), ``full`` if any process fell back, the largest replay error. The
+    summary then depends only on the per-prompt arrays, not on how prompts were batched."""
+    per_prompt = run.gather(state.per_prompt)
+    paths = run.world.all_gather((state.path, state.fallback_reason, state.replay_max_err))
+    reasons = [reason for _, reason, _ in paths if reason]
+    stack = np.stack([per_prompt[n] for n in sorted(per_prompt)])  # [N, S, L+1]
+    total = stack.sum(axis=0)  # NaN stays NaN: a layer without the site (null in results)
+    return dataclasses.replace(
+        state,
+        js_sum=total,  # [S, L+1]
+        per_prompt=per_prompt,
+        count=len(per_prompt),
+        path="full" if any(path == "full" for path, _, _ in paths) else state.path,
+        fallback_reason=reasons[0] if reasons else None,
+        replay_max_err=max(err for _, _, err in paths),
+    )
+
+
+def _scan_for_site(run: Run) -> tuple[VulnerabilityScan | StateScan, MaskPlan, list[int]]:
+    """The scan, its masks and the massive channels for the configured site."""
+    cfg, anatomy, model = run.config.vulnerability, run.anatomy, run.lm.model
+    if cfg.site == "residual":
+        stats = run.clean.stats
+        massive = massive_dims(stats.mean_abs(), cfg.massive_ratio)
+        plan = plan_masks(cfg, stats, anatomy.num_layers, anatomy.hidden_size, massive)
+        return VulnerabilityScan(model, anatomy, cfg, plan), plan, massive
+    with run.stage("sites", run.num_batches):
+        sites = require_site(run.lm, anatomy, cfg.site)
+        if cfg.site == "state":
+            stats = StateStats.merged(
+                run.world.all_gather(state_stats(model, sites, run.batches()))
+            )
+            dims, per_layer = state_dims(cfg, sites, stats)
+            plan = MaskPlan(cfg.seeds, dims, torch.zeros(0), torch.zeros(0))
+            return StateScan(model, cfg, sites, stats, dims, per_layer), plan, []
+        mine = module_stats(model, sites, run.batches(), anatomy.hidden_size)
+        stats = [
+            ActivationStats.merged(slot) for slot in zip(*run.world.all_gather(mine), strict=True)
+        ]
+        plans, massive = module_plans(cfg, sites, stats, anatomy.hidden_size)
+    return VulnerabilityScan(model, anatomy, cfg, plans[0], sites, plans), plans[0], massive
+
+
+def cka(run: Run) -> None:
+    """Linear CKA between all layer states, δ_ℓ and the critical layers (DESIGN §1)."""
+    cfg, anatomy = run.config.cka, run.anatomy
+    collector = cka_collect.Collector(
+        len(run.encoded), anatomy.hidden_size, anatomy.num_layers + 1, cfg.representation
+    )
+    with run.stage("cka", run.num_batches) as step:
+
+        def add(batch: Batch) -> None:
+            states = cka_collect.clean_states(run.lm.model, anatomy, batch)
+            collector.add(states, batch.attention_mask, batch.last, batch.index)
+            step()
+
+        run.each_batch("cka", add)
+        matrix, grams, n = cka_collect.finish(
+            collector, cfg.estimator, run.gather, run.world.all_gather
+        )
+    section = summarize_cka(matrix, cfg.estimator, cfg.representation, n, collector.form)
+    run.results.extra["cka"] = section
+    run.scratch["cka_grams"] = grams
+    if section["critical_layer"] is None:
+        run.results.warnings.append(f"CKA undefined ({cfg.estimator} estimator, n = {n})")
+
+
+def ablation(run: Run) -> None:
+    """Skip every block in turn: drop in target log-prob and top-1 accuracy (DESIGN §1)."""
+    cfg, anatomy, results = run.config.ablation, run.anatomy, run.results
+    stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
+    scan = AblationScan(run.lm.model, anatomy, cfg, stack)
+    with run.stage("ablation", run.num_batches * anatomy.num_layers) as step:
+        run.each_batch("ablation", lambda batch: scan.add(batch, step))
+    state = gather_scan(scan.state, run.gather, run.world.all_gather)
+    results.extra["ablation"] = {**summarize_ablation(state), "layers_per_replay": stack}
+    for n, row in enumerate(results.prompts):
+        row["ablation_drop"], row["ablation_correct"] = state.drop[n], state.correct[n]
+    if state.fallback_reason:
+        results.warnings.append(
+            f"ablation: suffix replay not exact, used full passes: {state.fallback_reason}"
+        )
+
+
+def tracing(run: Run) -> None:
+    """ROME causal tracing: indirect effect per layer at the last subject token, and the
+    layer × position map of the first prompts (DESIGN §1)."""
+    cfg, anatomy, results, model = run.config.tracing, run.anatomy, run.results, run.lm.model
+    spans = spans_of(run.lm.tokenizer, run.task.items, run.encoded)
+    stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
+    layers = anatomy.num_layers + 1
+    with run.stage("tracing", run.num_batches * (layers + 1)) as step:
+        sums: dict = {}  # per prompt: sums of its subject-token embedding values
+
+        def add_sums(batch: Batch) -> None:
+            sums.update(subject_sums(model, anatomy, batch, spans))
+            step()
+
+        run.each_batch("tracing", add_sums)
+        std = embedding_std(run.gather(sums))
+        scan = TracingScan(model, anatomy, cfg, cfg.noise_multiplier * std, spans, stack)
+        run.each_batch("tracing", lambda batch: scan.add(batch, step))
+    if cfg.map_prompts != 0:
+        with run.stage("tracing_map", run.num_batches * layers) as step:
+            run.each_batch("tracing_map", lambda b: scan.add_map(b, step, cfg.map_prompts))
+    state = gather_scan(scan.state, run.gather, run.world.all_gather)
+    section = summarize_tracing(state, spans, cfg, std)
+    results.extra["causal_tracing"] = {**section, "layers_per_replay": stack}
+    for n, row in enumerate(results.prompts):
+        row.update(prompt_fields(state, spans, n))
+    if state.fallback_reason:
+        results.warnings.append(
+            f"tracing: suffix replay not exact, used full passes: {state.fallback_reason}"
+        )
+
+
+def agreement(run: Run) -> None:
+    """Agreement between every pair of per-layer criteria, bootstrap over prompts."""
+    cfg, results = run.config.agreement, run.results
+    with run.stage("agreement", 1) as step:
+        results.extra["agreement"] = agreement_section(
+            results.prompts,
+            results.particles is not None,
+            results.extra.get("cka"),
+            run.scratch.get("cka_grams"),
+            cfg.samples,
+            cfg.seed,
+        )
+        step()
+
+
 STAGES: dict[str, Callable[[Run], None]] = {
+    "lens": lens,  # extras of the clean lens pass (nothing unless --full-target)
     "particles": particles,
     "vulnerability": vulnerability,
+    "cka": cka,
+    "ablation": ablation,
+    "tracing": tracing,
+    "agreement": agreement,  # last: compares the criteria of every stage before it
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from layertracer.results import Results
+from layertracer.suite_summary import suite_line
 
 
 def summary_table(results: Results) -> Table:
@@ -27,7 +28,7 @@ def summary_table(results: Results) -> Table:
         v = results.vulnerability
         i = v["vulnerable_layer"]
         table.add_row(
-            "vulnerable layer (JS mean ± std)",
+            f"vulnerable layer (JS mean ± std, site {v.get('site', 'residual')})",
             f"{i}  ({v['js_mean'][i]:.3f} ± {v['js_std'][i]:.3f} over {len(v['seeds'])} seeds)",
         )
         stable = "yes" if v["stable"] else "[red]NO[/red]"
@@ -36,4 +37,14 @@ def summary_table(results: Results) -> Table:
             "massive channels", f"{len(v['massive_dims'])} (protect: {v['protect_massive']})"
         )
         table.add_row("scan path", f"{v['path']} (replay err {v['replay_max_abs_err']:.1e})")
+    if ablation := results.extra.get("ablation"):
+        i = ablation["critical_layer"]
+        drop = ablation["target_logprob_drop"][i]
+        table.add_row("ablation critical layer", f"{i}  (Δ log P(target) {drop:.2f} nats)")
+    if tracing := results.extra.get("causal_tracing"):
+        i = tracing["critical_layer"]
+        effect = tracing["indirect_effect"][i]
+        table.add_row("causal tracing critical layer", f"{i}  (indirect effect {effect:.3f})")
+    for name, suite in (results.extra.get("suites") or {}).items():
+        table.add_row(f"suite {name}", suite_line(suite))
     return table

@@ -4,13 +4,17 @@ The target is the first token of ``tokenize(p + a)`` that is not a token of
 ``tokenize(p)``. If ``tokenize(p)`` is not a prefix of ``tokenize(p + a)`` (a merge across
 the boundary), the first token of ``tokenize(a)`` without special tokens is used and a
 warning is recorded for that item.
+
+With ``--chat-template`` the prompt is first wrapped as one user turn of the tokenizer's
+chat template (:func:`chat_prompt`); that text already holds its special tokens, so it is
+encoded with ``add_special_tokens=False`` (no second BOS), and the same rule applies to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layertracer.errors import TaskError
+from layertracer.errors import ConfigError, TaskError
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,23 @@ class Encoded:
     warning: str | None = None
 
 
-def encode(tokenizer: object, prompt: str, answer: str, item_id: str = "") -> Encoded:
+def encode(
+    tokenizer: object, prompt: str, answer: str, item_id: str = "", special: bool = True
+) -> Encoded:
     """Tokenizes a prompt and finds its target token.
+
+    Args:
+        tokenizer: The model's tokenizer.
+        prompt: The text fed to the model.
+        answer: The expected continuation, as written.
+        item_id: Named in messages.
+        special: Let the tokenizer add its special tokens (False for chat-templated text).
 
     Raises:
         TaskError: The answer adds no token, or the prompt encodes to nothing.
     """
-    p = list(tokenizer(prompt)["input_ids"])
-    pa = list(tokenizer(prompt + answer)["input_ids"])
+    p = list(tokenizer(prompt, add_special_tokens=special)["input_ids"])
+    pa = list(tokenizer(prompt + answer, add_special_tokens=special)["input_ids"])
     if not p:
         raise TaskError(f"item {item_id!r}: the prompt encodes to no tokens")
     if len(pa) > len(p) and pa[: len(p)] == p:
@@ -50,3 +63,17 @@ def encode(tokenizer: object, prompt: str, answer: str, item_id: str = "") -> En
         f"(merge across the boundary); target = first token of the target alone"
     )
     return Encoded(tuple(p), alone[0], tuple(alone), warning)
+
+
+def chat_prompt(tokenizer: object, prompt: str) -> str:
+    """``prompt`` as a single user turn of the tokenizer's chat template, ready for the
+    assistant's reply (``add_generation_prompt=True``).
+
+    Raises:
+        ConfigError: The tokenizer has no chat template.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+        raise ConfigError(f"--chat-template: the tokenizer of {name!r} has no chat template")
+    messages = [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

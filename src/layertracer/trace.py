@@ -15,17 +15,23 @@ import torch
 
 from layertracer import __version__
 from layertracer.anatomy import Anatomy, discover
+from layertracer.batching import Batch
+from layertracer.batchsize import auto_batch_size, per_prompt_bytes
 from layertracer.capture import capture_blocks, model_logprobs
 from layertracer.config import RunConfig
 from layertracer.context import CleanPass, Progress, Run, SilentProgress, timed
+from layertracer.distributed import World, rank_device, world_from_env
 from layertracer.errors import FidelityError
+from layertracer.inputs import encode_input, load_input
 from layertracer.lens import trajectories
-from layertracer.models import LoadedModel, load_model
+from layertracer.models import LoadedModel, input_device, load_model
 from layertracer.perturb import ActivationStats
 from layertracer.results import Results
+from layertracer.sites import require_site
 from layertracer.stages import STAGES
-from layertracer.targets import Encoded, encode
-from layertracer.tasks import Task, few_shot, load_task
+from layertracer.suite_summary import suite_summaries
+from layertracer.targets import Encoded
+from layertracer.tasks import Task
 from layertracer.transforms import FIDELITY_TOLERANCE
 
 TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens table)
@@ -33,7 +39,7 @@ TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens t
 
 def trace(
     model: str | LoadedModel,
-    task: str | Task,
+    task: str | Task | None,
     config: RunConfig | None = None,
     progress: Progress | None = None,
 ) -> Results:
@@ -41,7 +47,8 @@ def trace(
 
     Args:
         model: A model spec (see :func:`layertracer.models.load_model`) or a loaded model.
-        task: A built-in suite name, a ``.jsonl``/``.csv`` path, or a :class:`Task`.
+        task: A built-in suite name, a ``.jsonl``/``.csv`` path, a dataset folder, a comma
+            list of these, or a :class:`Task`; None in text mode (``config.inputs.text``).
         config: Options; defaults to :class:`RunConfig` defaults (with this model/task).
         progress: Progress reporter (silent by default).
 
@@ -53,65 +60,118 @@ def trace(
     """
     config = config or RunConfig(
         model=model if isinstance(model, str) else model.spec,
-        task=task if isinstance(task, str) else task.name,
+        task=task if isinstance(task, str) or task is None else task.name,
     )
     timing: dict[str, float] = {}
-    task, lm, anatomy, encoded = _prepare(model, task, config, timing)
-    run = Run(lm, anatomy, config, task, encoded, progress or SilentProgress(), timing)
+    world = world_from_env(config.device)  # torchrun: this rank's share of the prompts
+    task, lm, anatomy, encoded = _prepare(model, task, config, timing, world)
+    progress = progress if progress is not None and world.is_main else SilentProgress()
+    run = Run(lm, anatomy, config, task, encoded, progress, timing, world=world)
+    run.batch_size = _batch_size(run)
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
     run.results = _base_results(run)
     for name, stage in STAGES.items():
         if name in config.methods:
             stage(run)
+    with_particles = "particles" in config.methods
+    run.results.extra["suites"] = suite_summaries(run.results.prompts, with_particles)
     run.results.timing = timing
+    run.results.environment["batching"] = _batching(run)
     return run.results
 
 
 def _prepare(
-    model: str | LoadedModel, task: str | Task, config: RunConfig, timing: dict[str, float]
+    model: str | LoadedModel,
+    task: str | Task | None,
+    config: RunConfig,
+    timing: dict[str, float],
+    world: World | None = None,
 ) -> tuple[Task, LoadedModel, Anatomy, list[Encoded]]:
     """Loads the task (first, so a bad file fails before a model loads), the model, its
     anatomy, and tokenizes every item."""
     with timed(timing, "load_task"):
-        if isinstance(task, str):  # demonstrations may come from beyond --max-prompts
-            task = load_task(task, None if config.shots else config.max_prompts)
-        task = few_shot(task, config.shots)
-        if config.max_prompts is not None:
-            task = Task(task.name, task.source, task.items[: config.max_prompts], task.warnings)
+        source = load_input(task, config)  # a task (few-shot, max-prompts applied) or a text
     with timed(timing, "load_model"):
         if not isinstance(model, LoadedModel):
-            model = load_model(model, config.device, config.dtype, config.trust_remote_code)
+            device = rank_device(config.device, world or World())
+            model = load_model(
+                model, device, config.dtype, config.trust_remote_code, config.device_map
+            )
     with timed(timing, "anatomy"), torch.inference_mode():
         anatomy = discover(model.model, model.tokenizer, config.anatomy)
-        encoded = [encode(model.tokenizer, it.prompt, it.target, it.id) for it in task.items]
+        if "vulnerability" in config.methods:  # a missing site fails before any pass
+            require_site(model, anatomy, config.vulnerability.site)
+        task, encoded = encode_input(source, model.tokenizer, config)
     return task, model, anatomy, encoded
 
 
 def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
-    """Lens trajectories, fidelity and activation statistics over every batch."""
+    """Lens trajectories, fidelity and activation statistics over every batch (of every
+    process: per-prompt rows are gathered, the statistics summed over processes)."""
     anatomy, lm = run.anatomy, run.lm
-    count, layers, k = len(run.encoded), anatomy.num_layers + 1, TOP_K
-    target_prob = torch.zeros(count, layers)
-    topk_ids = torch.zeros(count, layers, k, dtype=torch.long)
-    topk_probs = torch.zeros(count, layers, k)
-    stats, fidelity = ActivationStats(), 0.0
-    for batch in run.batches():
+    rows: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    errors: list[torch.Tensor] = []  # per batch, max |Δ log-prob| (kept on the device)
+    stats = ActivationStats()
+
+    def work(batch: Batch) -> None:
         with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
             own = model_logprobs(lm.model, batch.input_ids, batch.attention_mask, batch.last)
         states = cap.states()
-        traj = trajectories(anatomy, states, batch.last, batch.targets, k)
-        fidelity = max(fidelity, float((traj.final_logprobs - own).abs().max()))
-        stats.update(states, batch.attention_mask)
-        target_prob[batch.index] = traj.target_prob
-        topk_ids[batch.index], topk_probs[batch.index] = traj.topk_ids, traj.topk_probs
+        traj = trajectories(anatomy, states, batch.last, batch.targets, TOP_K)
+        error = (traj.final_logprobs - own.to(traj.final_logprobs.device)).abs().max()
+        stats.add(states, batch.attention_mask)
+        errors.append(error)
+        for row, n in enumerate(batch.index):
+            rows[n] = (traj.target_prob[row], traj.topk_ids[row], traj.topk_probs[row])
         step()
+
+    run.each_batch("lens", work)
+    mine = float(torch.stack([e.to(errors[0].device) for e in errors]).max()) if errors else 0.0
+    fidelity = max(run.world.all_gather(mine))
     if not fidelity <= FIDELITY_TOLERANCE:
         raise FidelityError(
             f"logit lens of the last layer differs from the output of model type "
             f"{lm.model_type!r} by {fidelity:.3g} > {FIDELITY_TOLERANCE:g} on this task"
         )
-    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, stats)
+    gathered = run.gather(rows)
+    target_prob, topk_ids, topk_probs = (
+        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(3)
+    )  # [N, L+1], [N, L+1, k], [N, L+1, k]
+    merged = ActivationStats()  # every rank sums the ranks' sums in rank order: same plan
+    for part in run.world.all_gather(stats.finish()):
+        merged.merge(part)
+    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged)
+
+
+def _batch_size(run: Run) -> int:
+    """``--batch-size``, or for ``auto`` an estimate from free GPU memory (:mod:`batchsize`)."""
+    if run.config.batch_size != "auto":
+        return int(run.config.batch_size)
+    anatomy, model = run.anatomy, run.lm.model
+    tokens = max((len(e.input_ids) for e in run.encoded), default=1)
+    itemsize = next(model.parameters()).element_size()
+    seeds = len(run.config.vulnerability.seeds)
+    need = per_prompt_bytes(
+        model.config, anatomy.num_layers, anatomy.hidden_size, tokens, seeds, itemsize
+    )
+    return auto_batch_size(run.device, need)
+
+
+def _batching(run: Run) -> dict:
+    """Batch size in effect per stage (smallest over processes) and out-of-memory retries."""
+    stages: dict[str, dict] = {}
+    for part in run.world.all_gather({k: s.record() for k, s in run.sizers.items()}):
+        for name, rec in part.items():
+            have = stages.setdefault(name, {"size": rec["size"], "oom_retries": 0})
+            have["size"] = min(have["size"], rec["size"])
+            have["oom_retries"] += rec["oom_retries"]
+    return {
+        "requested": run.config.batch_size,
+        "start": run.batch_size,
+        "world_size": run.world.size,
+        "stages": stages,
+    }
 
 
 def _base_results(run: Run) -> Results:
@@ -124,6 +184,7 @@ def _base_results(run: Run) -> Results:
         rows.append(
             {
                 "id": item.id,
+                "suite": item.suite or task.name,
                 "prompt": item.prompt,
                 "target": item.target,
                 "subject": item.subject,
@@ -143,9 +204,9 @@ def _base_results(run: Run) -> Results:
     return Results(
         tool={"name": "layertracer", "version": __version__},
         config=run.config.to_dict(),
-        environment=_environment(lm, run.config),
+        environment=_environment(lm, run.config, run.world.size),
         model=_model_info(lm, run.anatomy),
-        task={"name": task.name, "source": task.source, "items": len(task.items)},
+        task=_task_info(run),
         lens={
             "fidelity_max_abs_err": clean.fidelity,
             "tolerance": FIDELITY_TOLERANCE,
@@ -156,6 +217,18 @@ def _base_results(run: Run) -> Results:
         accuracy=sum(r["correct"] for r in rows) / len(rows),
         warnings=warnings,
     )
+
+
+def _task_info(run: Run) -> dict:
+    """Name, source and size of the task; text mode and chat template when used."""
+    task, inputs = run.task, run.config.inputs
+    info = {"name": task.name, "source": task.source, "items": len(task.items)}
+    if inputs.text:
+        info.update(mode="text", text_window=inputs.text_window)
+    if inputs.chat_template:
+        first = run.lm.tokenizer.decode(list(run.encoded[0].input_ids))
+        info.update(chat_template=True, example_input=first)
+    return info
 
 
 def _topk_rows(tokenizer: object, ids: torch.Tensor, probs: torch.Tensor) -> list[list]:
@@ -188,14 +261,17 @@ def _model_info(lm: LoadedModel, anatomy: Anatomy) -> dict:
     }
 
 
-def _environment(lm: LoadedModel, config: RunConfig) -> dict:
+def _environment(lm: LoadedModel, config: RunConfig, world_size: int = 1) -> dict:
     import transformers
 
+    device_map = getattr(lm.model, "hf_device_map", None)
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "device": str(next(lm.model.parameters()).device),
+        "device": str(input_device(lm.model)),
+        "devices": sorted({str(d) for d in device_map.values()}) if device_map else None,
         "dtype": config.dtype,
+        "world_size": world_size,
     }

@@ -195,8 +195,8 @@ def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
 def _js_title(data: dict, vul: dict) -> str:
     seeds = len(vul.get("seeds", vul.get("js", [])))
     title = (
-        f"Vulnerability: JS per perturbed layer, {seeds} seeds, mask "
-        f"{vul.get('mask_ratio', '?')} {vul.get('mask_mode', '')} — {run_label(data)}"
+        f"Vulnerability: JS per perturbed layer ({vul.get('site', 'residual')}), {seeds} seeds, "
+        f"mask {vul.get('mask_ratio', '?')} {vul.get('mask_mode', '')} — {run_label(data)}"
     )
     if vul.get("seed_agreement") is not None:
         title += f"\nseed agreement on the vulnerable layer: {vul['seed_agreement']:.0%}"

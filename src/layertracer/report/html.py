@@ -113,6 +113,26 @@ def _vulnerability_rows(vul: dict) -> list[tuple[str, str]]:
     ]
 
 
+def suite_rows(data: dict) -> list[dict]:
+    """The per-suite table (``results.suites``), numbers formatted for reading."""
+    rows = []
+    for name, suite in (data.get("suites") or {}).items():
+        if not isinstance(suite, dict):
+            continue
+        rows.append(
+            {
+                "name": str(name),
+                "count": _fmt(suite.get("items"), ""),
+                "accuracy": _fmt(suite.get("accuracy"), ".3f"),
+                "particle": _fmt(suite.get("particle_median"), "g"),
+                "iqr": _fmt(suite.get("particle_iqr"), "g"),
+                "none": _fmt(suite.get("none_fraction"), ".0%"),
+                "vulnerable": _fmt(suite.get("vulnerable_layer"), ""),
+            }
+        )
+    return rows
+
+
 def prompt_rows(data: dict) -> list[dict]:
     """One row per prompt for the sortable table."""
     L = num_layers(data)
@@ -142,12 +162,32 @@ def agreement_rows(agreement: dict) -> list[dict]:
             return "[" + ", ".join(num(v) for v in value) + "]"
         return f"{value:.3g}" if isinstance(value, (int, float)) else _fmt(value, "")
 
-    keys = ("a", "b", "spearman", "spearman_ci95", "pearson", "layer_distance")
+    keys = ("spearman", "spearman_ci95", "pearson", "pearson_ci95", "layer_distance")
+    keys += ("layer_distance_ci95",)
+    chosen = agreement.get("chosen_layers") or {}
     return [
-        {key: str(pair.get(key)) if key in ("a", "b") else num(pair.get(key)) for key in keys}
+        {
+            **{key: num(pair.get(key)) for key in keys},
+            **{key: str(pair.get(key)) for key in ("a", "b")},
+            **{f"l{key}": _fmt(chosen.get(pair.get(key)), "") for key in ("a", "b")},
+        }
         for pair in agreement.get("pairs") or []
         if isinstance(pair, dict)
     ]
+
+
+def agreement_note(agreement: dict) -> str:
+    """How the agreement table was computed, in one sentence."""
+    boot = agreement.get("bootstrap") or {}
+    if not agreement:
+        return ""
+    cka = f" CKA {boot['cka']} in the bootstrap." if boot.get("cka") else ""
+    return (
+        f"Per-layer criteria ({agreement.get('direction', 'higher = more critical')}), "
+        f"correlated over the layers where both apply; chosen layer = each criterion's argmax "
+        f"(in brackets). 95% CIs: {boot.get('samples', '?')} bootstrap resamples of the "
+        f"prompts, seed {boot.get('seed', '?')}.{cka}"
+    )
 
 
 def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
@@ -162,8 +202,10 @@ def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
         "alert": alert,
         "warnings": [w for w in data.get("warnings", []) if w != alert],
         "summary": summary_rows(data),
+        "suites": suite_rows(data),
         "sensitivity": sensitivity_rows(data.get("particles") or {}),
         "agreement": agreement_rows(data.get("agreement") or {}),
+        "agreement_note": agreement_note(data.get("agreement") or {}),
         "figures": figures,
         "notes": notes,
         "prompts": prompt_rows(data),

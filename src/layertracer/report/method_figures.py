@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from layertracer.report.data import floats, num_layers, run_label
 from layertracer.report.figures import LAYER_LABEL, finish_layer_axes
-from layertracer.report.style import ACCENT, DATA, layer_figure, set_layer_ticks
+from layertracer.report.style import ACCENT, DATA, set_layer_ticks
 
 
 def _mark(ax: Axes, layer: object, label: str) -> None:
@@ -91,23 +91,54 @@ def ablation(data: dict) -> Figure | None:
 
 
 def tracing(data: dict) -> Figure | None:
-    """Causal tracing: indirect effect of restoring the clean state at each layer."""
+    """Causal tracing: indirect effect of restoring the clean state at each layer (last
+    subject token), and under it ROME's aligned layer × position map when the run has one."""
     ct = data.get("causal_tracing")
     L = num_layers(data)
     if not ct or len(ct.get("indirect_effect") or []) != L + 1:
         return None
-    fig, ax, strip, _ = layer_figure(8.0, 4.2)
+    aligned = _aligned_map(ct.get("map"), L)
+    fig = Figure(figsize=(8.0, 6.4 if aligned else 4.4), layout="constrained")
+    ratios = [1.0, 0.9, 0.08] if aligned else [1.0, 0.08]
+    ax, *rest = fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios)
     ax.plot(
         np.arange(L + 1), floats(ct["indirect_effect"]), color=DATA, marker=".", lw=2,
-        label="indirect effect",
+        label="indirect effect (last subject token)",
     )  # fmt: skip
+    if isinstance(ct.get("total_effect"), (int, float)):
+        ax.axhline(
+            ct["total_effect"], color="#6b7a99", ls=":", lw=1.2, label="P(clean) − P(corrupted)"
+        )
     ax.axhline(0, color="black", lw=0.6)
     _mark(ax, ct.get("critical_layer"), "critical layer")
     ax.set_ylabel("P(target) restored − corrupted")
+    ax.tick_params(labelbottom=False)
+    noise = f"{_num(ct.get('noise_multiplier'))}σ = {_num(ct.get('noise_scale'))}"
     ax.set_title(
-        f"Causal tracing (noise {_num(ct.get('noise_scale'))}, {_num(ct.get('copies'))} copies)"
-        f" — {run_label(data)}"
+        f"Causal tracing (noise {noise}, {_num(ct.get('copies'))} copies) — {run_label(data)}"
     )
     ax.grid(axis="y", alpha=0.3)
-    finish_layer_axes(fig, ax, strip, data)
+    if aligned:
+        names, grid = aligned
+        image = rest[0].imshow(
+            grid, aspect="auto", cmap="Purples", interpolation="none",
+            extent=(-0.5, L + 0.5, len(names) - 0.5, -0.5),
+        )  # fmt: skip
+        rest[0].set_yticks(range(len(names)), names, fontsize=7)
+        rest[0].tick_params(labelbottom=False)
+        rest[0].set_title(f"Restoring each position (first {ct['map'].get('prompts')} prompts)")
+        fig.colorbar(image, ax=rest[0], shrink=0.9, label="indirect effect")
+    finish_layer_axes(fig, ax, rest[-1], data)
     return fig
+
+
+def _aligned_map(section: object, L: int) -> tuple[list[str], np.ndarray] | None:
+    """The categories a map has values for, and their effects. ``[K, L+1]``"""
+    if not isinstance(section, dict):
+        return None
+    pairs = zip(section.get("categories") or [], section.get("effect") or [], strict=False)
+    kept = [(str(name), floats(row)) for name, row in pairs if isinstance(row, list)]
+    kept = [(name, row) for name, row in kept if len(row) == L + 1]
+    if not kept:
+        return None
+    return [name for name, _ in kept], np.stack([row for _, row in kept])

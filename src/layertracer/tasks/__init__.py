@@ -12,10 +12,13 @@ Example::
     task = load_task("capitals", max_items=20)
     task = load_task("my_prompts.csv")
     task = few_shot(load_task("translation"), shots=3)   # 3 solved items before each
+    task = load_tasks("capitals,antonyms", max_items=20)  # 20 of each, items tagged .suite
+    task = load_task("saved_dataset_dir", fields=("question", "answer"), split="test")
 """
 
 from __future__ import annotations
 
+from layertracer.tasks.combine import load_tasks
 from layertracer.tasks.fewshot import few_shot
 from layertracer.tasks.loader import load_task, validate_file
 from layertracer.tasks.registry import list_suites
@@ -28,5 +31,6 @@ __all__ = [
     "few_shot",
     "list_suites",
     "load_task",
+    "load_tasks",
     "validate_file",
 ]

@@ -1,4 +1,5 @@
-"""Load a task from a built-in suite name or a ``.jsonl`` / ``.csv`` file.
+"""Load a task from a built-in suite name, a ``.jsonl`` / ``.csv`` file, or a Hugging Face
+dataset folder written by ``save_to_disk`` (see :mod:`layertracer.tasks.hfdata`).
 
 ``load_task`` stops at the first problem (and says how many more there are);
 ``validate_file`` lists them all. Messages name the file and the line:
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layertracer.errors import TaskError
-from layertracer.tasks.parse import problem
-from layertracer.tasks.records import parse_items, raise_first, spacing_warnings
+from layertracer.tasks.hfdata import is_dataset_dir, read_dataset
+from layertracer.tasks.parse import REQUIRED_COLUMNS, problem
+from layertracer.tasks.records import check_records, parse_items, raise_first, spacing_warnings
 from layertracer.tasks.registry import is_suite, suite_names, suite_text
 from layertracer.tasks.schema import Task
 
@@ -41,14 +43,21 @@ class _Source:
     fmt: str
 
 
-def load_task(spec: str | os.PathLike[str], max_items: int | None = None) -> Task:
+def load_task(
+    spec: str | os.PathLike[str],
+    max_items: int | None = None,
+    fields: tuple[str, str] = REQUIRED_COLUMNS,
+    split: str | None = None,
+) -> Task:
     """Load and validate a task.
 
     Args:
-        spec: A built-in suite name (see :func:`list_suites`) or the path of a
+        spec: A built-in suite name (see :func:`list_suites`), the path of a
             ``.jsonl`` / ``.csv`` file with fields ``prompt``, ``target`` and
-            optional ``id``, ``subject``.
+            optional ``id``, ``subject``, or a ``save_to_disk`` dataset folder.
         max_items: Keep only the first this many items (None keeps all).
+        fields: The names of the prompt and target fields (files and datasets).
+        split: The split of a ``DatasetDict`` folder (None: ``test`` or the only one).
 
     Returns:
         The task, with non-fatal issues in ``Task.warnings``.
@@ -59,17 +68,23 @@ def load_task(spec: str | os.PathLike[str], max_items: int | None = None) -> Tas
     """
     limit = _check_max_items(max_items)
     src = _open(os.fspath(spec))
-    numbered, problems = parse_items(src.text, src.source, src.fmt)
+    numbered, problems = _parse(src, split, fields)
     raise_first(problems, src.hint)
     items = tuple(item for _, item in numbered)[:limit]
     return Task(name=src.name, source=src.source, items=items, warnings=spacing_warnings(items))
 
 
-def validate_file(path: str | os.PathLike[str]) -> list[str]:
+def validate_file(
+    path: str | os.PathLike[str],
+    fields: tuple[str, str] = REQUIRED_COLUMNS,
+    split: str | None = None,
+) -> list[str]:
     """List every problem of a task file.
 
     Args:
-        path: A ``.jsonl`` / ``.csv`` file (a built-in suite name works too).
+        path: A ``.jsonl`` / ``.csv`` file, a dataset folder, or a built-in suite name.
+        fields: The names of the prompt and target fields.
+        split: The split of a ``DatasetDict`` folder.
 
     Returns:
         Each problem as ``"<path>:<line>: <message>"`` (no line for problems of the
@@ -77,9 +92,19 @@ def validate_file(path: str | os.PathLike[str]) -> list[str]:
     """
     try:
         src = _open(os.fspath(path))
+        return _parse(src, split, fields)[1]
     except TaskError as err:
         return [str(err)]
-    return parse_items(src.text, src.source, src.fmt)[1]
+
+
+def _parse(src: _Source, split: str | None, fields: tuple[str, str]) -> tuple[list, list[str]]:
+    """The numbered items and the problems of a source (built-in suites keep their names)."""
+    if src.source.startswith("builtin:"):
+        fields = REQUIRED_COLUMNS
+    if src.fmt != "dataset":
+        return parse_items(src.text, src.source, src.fmt, fields)
+    where, records = read_dataset(Path(src.source), split, fields)
+    return check_records(records, [], where, fields)
 
 
 def _check_max_items(max_items: int | None) -> int | None:
@@ -92,7 +117,7 @@ def _check_max_items(max_items: int | None) -> int | None:
 
 
 def _open(spec: str) -> _Source:
-    """Find the task ``spec`` names and read its text."""
+    """Find the task ``spec`` names and read its text (a dataset folder is read later)."""
     if not spec.strip():
         raise TaskError(_unknown_message(spec))
     if is_suite(spec):
@@ -106,8 +131,13 @@ def _open(spec: str) -> _Source:
                 f"got {suffix or 'none'!r}"
             )
         return _Source(path.stem, spec, spec, _read_text(path, spec), SUFFIXES[suffix])
+    if is_dataset_dir(path):
+        return _Source(path.name, spec, spec, "", "dataset")
     if path.is_dir():
-        raise TaskError(f"{spec}: is a directory, not a .jsonl/.csv task file")
+        raise TaskError(
+            f"{spec}: is a directory, but not a Hugging Face dataset saved with save_to_disk "
+            f"(nor a .jsonl/.csv task file)"
+        )
     if suffix in SUFFIXES:
         raise TaskError(f"task file not found: {spec}")
     raise TaskError(_unknown_message(spec))

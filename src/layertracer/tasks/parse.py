@@ -46,13 +46,17 @@ def problem(where: str, line: int | None, message: str) -> str:
     return f"{where}:{line}: {message}" if line is not None else f"{where}: {message}"
 
 
-def read_records(text: str, where: str, fmt: str) -> tuple[list[RawRecord], list[str]]:
+def read_records(
+    text: str, where: str, fmt: str, required: tuple[str, str] = REQUIRED_COLUMNS
+) -> tuple[list[RawRecord], list[str]]:
     """Split a task file's text into raw records.
 
     Args:
         text: The whole file, decoded.
         where: The name used in messages.
         fmt: ``"jsonl"`` or ``"csv"``.
+        required: The names of the prompt and target fields (``--prompt-field``,
+            ``--target-field``); a CSV header must have both.
 
     Returns:
         The records that could be read, and the syntax problems found.
@@ -60,7 +64,7 @@ def read_records(text: str, where: str, fmt: str) -> tuple[list[RawRecord], list
     if fmt == "jsonl":
         return _read_jsonl(text, where)
     if fmt == "csv":
-        return _read_csv(text, where)
+        return _read_csv(text, where, required)
     raise ValueError(f"unknown task format {fmt!r}; expected one of {FORMATS}")
 
 
@@ -96,7 +100,9 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _read_csv(text: str, where: str) -> tuple[list[RawRecord], list[str]]:
+def _read_csv(
+    text: str, where: str, required: tuple[str, str]
+) -> tuple[list[RawRecord], list[str]]:
     """Read a CSV file with a header row; quoted cells may hold commas and newlines."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records: list[RawRecord] = []
@@ -107,26 +113,28 @@ def _read_csv(text: str, where: str) -> tuple[list[RawRecord], list[str]]:
         for row in reader:
             if row and any(cell.strip() for cell in row):
                 if columns is None:
-                    columns = _header(row, where, start, problems)
+                    columns = _header(row, where, start, problems, required)
                     if columns is None:
                         return [], problems
                 else:
-                    _add_row(row, columns, where, start, records, problems)
+                    _add_row(row, columns, (where, start, required), records, problems)
             start = reader.line_num + 1
     except csv.Error as err:
         problems.append(problem(where, start, f"malformed CSV ({err})"))
     return records, problems
 
 
-def _header(row: list[str], where: str, line: int, problems: list[str]) -> list[str] | None:
+def _header(
+    row: list[str], where: str, line: int, problems: list[str], required: tuple[str, str]
+) -> list[str] | None:
     """Check the header row; return the column names, or None when unusable."""
     columns = [cell.strip() for cell in row]
     ok = True
-    for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+    for name in required + OPTIONAL_COLUMNS:
         if columns.count(name) > 1:
             problems.append(problem(where, line, f"the header names column '{name}' twice"))
             ok = False
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    missing = [name for name in required if name not in columns]
     if missing:
         shown = ", ".join(repr(c) for c in columns)
         names = " and ".join(f"'{m}'" for m in missing)
@@ -141,12 +149,14 @@ def _header(row: list[str], where: str, line: int, problems: list[str]) -> list[
 def _add_row(
     row: list[str],
     columns: list[str],
-    where: str,
-    line: int,
+    at: tuple[str, int, tuple[str, str]],
     records: list[RawRecord],
     problems: list[str],
 ) -> None:
-    """Turn one data row into a record, or record why it cannot be one."""
+    """Turn one data row into a record, or record why it cannot be one.
+
+    ``at`` is ``(where, line, required field names)``."""
+    where, line, required = at
     if len(row) != len(columns):
         problems.append(
             problem(where, line, f"{len(row)} fields, but the header has {len(columns)}")
@@ -155,6 +165,6 @@ def _add_row(
     fields = {
         name: cell
         for name, cell in zip(columns, row, strict=True)
-        if cell != "" or name in REQUIRED_COLUMNS
+        if cell != "" or name in required
     }
     records.append(RawRecord(line, fields))

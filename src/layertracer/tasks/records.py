@@ -9,6 +9,9 @@ Field rules (the same for ``.jsonl`` and ``.csv``):
   ``item-<line>``; ids are unique within a file.
 - ``subject`` (optional): a string that occurs in the prompt.
 - Any other field is allowed and ignored.
+
+The prompt and target fields may have other names (``--prompt-field``,
+``--target-field``); messages then use those names.
 """
 
 from __future__ import annotations
@@ -16,28 +19,38 @@ from __future__ import annotations
 from typing import Any
 
 from layertracer.errors import TaskError
-from layertracer.tasks.parse import RawRecord, problem, read_records
+from layertracer.tasks.parse import REQUIRED_COLUMNS, RawRecord, problem, read_records
 from layertracer.tasks.schema import TaskItem
 
 Numbered = list[tuple[int, TaskItem]]  # (line where the item starts, item)
 
 
-def parse_items(text: str, where: str, fmt: str) -> tuple[Numbered, list[str]]:
+def parse_items(
+    text: str, where: str, fmt: str, fields: tuple[str, str] = REQUIRED_COLUMNS
+) -> tuple[Numbered, list[str]]:
     """Read and check a whole task file.
 
     Args:
         text: The file's text.
         where: The name used in messages (path, or ``builtin:<name>``).
         fmt: ``"jsonl"`` or ``"csv"``.
+        fields: The names of the prompt and target fields.
 
     Returns:
         The valid items with their line numbers, and every problem found, in line
         order. The file is valid when the problem list is empty.
     """
-    records, problems = read_records(text, where, fmt)
+    records, problems = read_records(text, where, fmt, fields)
+    return check_records(records, problems, where, fields)
+
+
+def check_records(
+    records: list[RawRecord], problems: list[str], where: str, fields: tuple[str, str]
+) -> tuple[Numbered, list[str]]:
+    """Check every record (see :func:`parse_items`); ``problems`` are those found so far."""
     numbered: Numbered = []
     for record in records:
-        item, found = check_record(record, where)
+        item, found = check_record(record, where, fields)
         problems.extend(found)
         if item is not None:
             numbered.append((record.line, item))
@@ -54,20 +67,23 @@ def _line_of(message: str, where: str) -> int:
     return int(number) if number.isdigit() else 0
 
 
-def check_record(record: RawRecord, where: str) -> tuple[TaskItem | None, list[str]]:
+def check_record(
+    record: RawRecord, where: str, names: tuple[str, str] = REQUIRED_COLUMNS
+) -> tuple[TaskItem | None, list[str]]:
     """Check one record's fields.
 
     Args:
         record: The raw record.
         where: The name used in messages.
+        names: The names of the prompt and target fields.
 
     Returns:
         The item (None if any field is bad) and the problems found.
     """
     fields, line = record.fields, record.line
     problems: list[str] = []
-    prompt = _text_field(fields, "prompt", where, line, problems)
-    target = _text_field(fields, "target", where, line, problems)
+    prompt = _text_field(fields, names[0], where, line, problems)
+    target = _text_field(fields, names[1], where, line, problems, hint=True)
     item_id = _id_field(fields, where, line, problems)
     subject = _subject_field(fields, prompt, where, line, problems)
     if problems or prompt is None or target is None or item_id is None:
@@ -76,7 +92,12 @@ def check_record(record: RawRecord, where: str) -> tuple[TaskItem | None, list[s
 
 
 def _text_field(
-    fields: dict[str, Any], name: str, where: str, line: int, problems: list[str]
+    fields: dict[str, Any],
+    name: str,
+    where: str,
+    line: int,
+    problems: list[str],
+    hint: bool = False,
 ) -> str | None:
     """Check a required text field: present, a string, not blank."""
     if name not in fields:
@@ -84,9 +105,9 @@ def _text_field(
         return None
     value = fields[name]
     if not isinstance(value, str):
-        hint = f' (write it as a string, e.g. " {value}")' if name == "target" else ""
+        tip = f' (write it as a string, e.g. " {value}")' if hint else ""
         problems.append(
-            problem(where, line, f"field '{name}' must be a string, got {_kind(value)}{hint}")
+            problem(where, line, f"field '{name}' must be a string, got {_kind(value)}{tip}")
         )
         return None
     if not value.strip():

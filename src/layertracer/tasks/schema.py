@@ -16,12 +16,15 @@ class TaskItem:
             space is part of it: the target token is the first token of
             ``tokenize(prompt + target)`` that is not a token of ``tokenize(prompt)``).
         subject: A span of the prompt that causal tracing corrupts, or None.
+        suite: The task the item comes from (set when tasks are loaded by name, so a run
+            over several tasks can be summarised per task), or None.
     """
 
     id: str
     prompt: str
     target: str
     subject: str | None = None
+    suite: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,71 @@
+"""Every option of a run, as frozen dataclasses gathered in :class:`RunConfig`, which is
+saved into the results. Validation happens on construction, so a bad option fails before a
+model is loaded.
+
+- :mod:`.checks`: the allowed values and the two checks;
+- :mod:`.methods`: the options of each analysis method;
+- :mod:`.run`: inputs, anatomy overrides and the run itself;
+- :mod:`.parse`: command-line text to values.
+"""
+
+from layertracer.config.checks import (
+    ALL_METHODS,
+    CKA_ESTIMATORS,
+    CKA_REPRESENTATIONS,
+    DEFAULT_METHODS,
+    DEVICE_MAPS,
+    DEVICES,
+    DTYPES,
+    IMPLEMENTED_METHODS,
+    MASK_MODES,
+    POSITIONS,
+    PROTECT,
+    SENSITIVITY_DELTAS,
+    SITES,
+)
+from layertracer.config.methods import (
+    AblationConfig,
+    AgreementConfig,
+    CKAConfig,
+    ParticleConfig,
+    TracingConfig,
+    VulnerabilityConfig,
+)
+from layertracer.config.parse import (
+    parse_batch_size,
+    parse_final_norm,
+    parse_map_prompts,
+    parse_methods,
+    parse_seeds,
+)
+from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig
+
+__all__ = [
+    "ALL_METHODS",
+    "CKA_ESTIMATORS",
+    "CKA_REPRESENTATIONS",
+    "DEFAULT_METHODS",
+    "DEVICES",
+    "DEVICE_MAPS",
+    "DTYPES",
+    "IMPLEMENTED_METHODS",
+    "MASK_MODES",
+    "POSITIONS",
+    "PROTECT",
+    "SENSITIVITY_DELTAS",
+    "SITES",
+    "AblationConfig",
+    "AgreementConfig",
+    "AnatomyOverrides",
+    "CKAConfig",
+    "InputConfig",
+    "ParticleConfig",
+    "RunConfig",
+    "TracingConfig",
+    "VulnerabilityConfig",
+    "parse_batch_size",
+    "parse_final_norm",
+    "parse_map_prompts",
+    "parse_methods",
+    "parse_seeds",
+]

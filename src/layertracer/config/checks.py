@@ -1,0 +1,30 @@
+"""The allowed values of the options, and the two checks every config class uses."""
+
+from __future__ import annotations
+
+from layertracer.errors import ConfigError
+
+MASK_MODES = ("zero", "mean", "gaussian")
+POSITIONS = ("all", "last")
+DEVICES = ("auto", "cpu", "cuda")
+DEVICE_MAPS = ("auto",)
+DTYPES = ("float32", "bfloat16", "float16")
+PROTECT = ("none", "auto")
+SITES = ("residual", "mixer", "mlp", "state")
+ALL_METHODS = ("lens", "particles", "vulnerability", "cka", "ablation", "tracing", "agreement")
+DEFAULT_METHODS = ("lens", "particles", "vulnerability")
+IMPLEMENTED_METHODS = ALL_METHODS  # every method of DESIGN §1 is implemented
+CKA_ESTIMATORS = ("biased", "debiased")
+CKA_REPRESENTATIONS = ("last", "mean")
+SENSITIVITY_DELTAS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
+
+
+def check(ok: bool, message: str) -> None:
+    """Raises :class:`ConfigError` with ``message`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(message)
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raises :class:`ConfigError` unless ``value`` is one of ``allowed``."""
+    check(value in allowed, f"{option} must be one of {', '.join(allowed)}; got {value!r}")

@@ -1,0 +1,179 @@
+"""The options of each analysis method: particles, vulnerability, CKA, agreement,
+ablation and causal tracing (DESIGN §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from layertracer.config.checks import (
+    CKA_ESTIMATORS,
+    CKA_REPRESENTATIONS,
+    MASK_MODES,
+    POSITIONS,
+    PROTECT,
+    SENSITIVITY_DELTAS,
+    SITES,
+    check,
+    choice,
+)
+
+
+@dataclass(frozen=True)
+class ParticleConfig:
+    """Thresholds of the task-particle rule (DESIGN §1).
+
+    Attributes:
+        delta: A layer fires when ``P[i] - P[i-1] >= delta``.
+        z: z-score threshold of the outlier rule (needs >= 3 preceding layers).
+        sigma_min: Floor on the standard deviation in the z rule.
+        delta_min: The z rule also needs ``P[i] - P[i-1] >= delta_min``.
+        sensitivity: The deltas of the sensitivity table.
+    """
+
+    delta: float = 0.05
+    z: float = 2.0
+    sigma_min: float = 1e-3
+    delta_min: float = 0.01
+    sensitivity: tuple[float, ...] = SENSITIVITY_DELTAS
+
+    def __post_init__(self) -> None:
+        check(0 < self.delta < 1, f"--delta must be in (0, 1), got {self.delta}")
+        check(self.z > 0, f"--z must be positive, got {self.z}")
+        check(self.sigma_min > 0, f"sigma_min must be positive, got {self.sigma_min}")
+        check(0 <= self.delta_min < 1, f"delta_min must be in [0, 1), got {self.delta_min}")
+
+
+@dataclass(frozen=True)
+class VulnerabilityConfig:
+    """The perturbation protocol of the vulnerability scan (DESIGN §1).
+
+    Attributes:
+        seeds: Mask seeds; dims of layer ``i`` under seed ``s`` come from ``rng([s, i])``.
+        mask_ratio: Fraction ``r`` of hidden dims masked, ``k = round(r * d)``.
+        mask_mode: ``zero``, ``mean`` (per-dim clean mean) or ``gaussian`` (adds noise
+            with the per-dim clean std).
+        positions: Perturb ``all`` positions or only each prompt's ``last`` real token.
+        protect_massive: ``none`` (the paper) or ``auto`` (never mask massive channels).
+        massive_ratio: A channel is massive if its mean ``|h|`` at some layer exceeds
+            this multiple of the median channel's.
+        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        site: What is perturbed at layer ``i``: the ``residual`` state, block ``i``'s
+            ``mixer`` or ``mlp`` output, or its recurrent ``state`` (see ``sites.py``).
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    mask_ratio: float = 0.2
+    mask_mode: str = "zero"
+    positions: str = "all"
+    protect_massive: str = "none"
+    massive_ratio: float = 10.0
+    replay: bool = True
+    site: str = "residual"
+
+    def __post_init__(self) -> None:
+        check(len(self.seeds) > 0, "--seeds needs at least one seed")
+        check(len(set(self.seeds)) == len(self.seeds), f"--seeds repeats a seed: {self.seeds}")
+        check(all(s >= 0 for s in self.seeds), f"--seeds must be >= 0, got {self.seeds}")
+        check(0 < self.mask_ratio < 1, f"--mask-ratio must be in (0, 1), got {self.mask_ratio}")
+        choice("--mask-mode", self.mask_mode, MASK_MODES)
+        choice("--positions", self.positions, POSITIONS)
+        choice("--protect-massive", self.protect_massive, PROTECT)
+        choice("--site", self.site, SITES)
+        check(self.massive_ratio > 1, f"--massive-ratio must be > 1, got {self.massive_ratio}")
+
+
+@dataclass(frozen=True)
+class CKAConfig:
+    """Linear CKA between layer representations (DESIGN §1).
+
+    Attributes:
+        estimator: ``biased`` (the plain HSIC ratio) or ``debiased`` (unbiased HSIC).
+        representation: Per prompt, the ``last`` real token's state or the ``mean`` over
+            its real tokens.
+    """
+
+    estimator: str = "biased"
+    representation: str = "last"
+
+    def __post_init__(self) -> None:
+        choice("--cka-estimator", self.estimator, CKA_ESTIMATORS)
+        choice("--cka-representation", self.representation, CKA_REPRESENTATIONS)
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    """Bootstrap of the agreement statistics over prompts (DESIGN §1).
+
+    Attributes:
+        samples: Bootstrap resamples of the prompts (0: no confidence intervals).
+        seed: Seed of the resampling generator.
+    """
+
+    samples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.samples >= 0, f"bootstrap samples must be >= 0, got {self.samples}")
+        check(self.seed >= 0, f"bootstrap seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Layer ablation: skip each block in turn (DESIGN §1).
+
+    Attributes:
+        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        layers_per_replay: Ablated layers stacked on the batch dimension of one replay
+            (``None``: 1 on a CPU, where stacking saves nothing, all layers on a GPU).
+    """
+
+    replay: bool = True
+    layers_per_replay: int | None = None
+
+    def __post_init__(self) -> None:
+        check(
+            self.layers_per_replay is None or self.layers_per_replay >= 1,
+            f"layers_per_replay must be >= 1, got {self.layers_per_replay}",
+        )
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """ROME causal tracing (DESIGN §1).
+
+    Attributes:
+        noise_multiplier: Noise scale in units of the std of the task's subject-token
+            embeddings (ROME: 3).
+        copies: Noisy copies per prompt; copy ``c`` draws its noise from
+            ``numpy.random.default_rng(seed + c)``.
+        seed: Seed of the first copy.
+        map_prompts: The full layer × position map is computed for the first N prompts
+            of the task (``None``: all, ``0``: none); the per-layer summary (restoring the
+            last subject token) always covers every prompt.
+        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        layers_per_replay: Restored layers stacked on the batch dimension of one replay
+            (``None``: 1 on a CPU, all layers on a GPU).
+    """
+
+    noise_multiplier: float = 3.0
+    copies: int = 10
+    seed: int = 0
+    map_prompts: int | None = 4
+    replay: bool = True
+    layers_per_replay: int | None = None
+
+    def __post_init__(self) -> None:
+        check(
+            self.noise_multiplier >= 0,
+            f"--tracing-noise must be >= 0, got {self.noise_multiplier}",
+        )
+        check(self.copies >= 1, f"--tracing-copies must be >= 1, got {self.copies}")
+        check(self.seed >= 0, f"--tracing-seed must be >= 0, got {self.seed}")
+        check(
+            self.map_prompts is None or self.map_prompts >= 0,
+            f"--tracing-map-prompts must be >= 0, got {self.map_prompts}",
+        )
+        check(
+            self.layers_per_replay is None or self.layers_per_replay >= 1,
+            f"layers_per_replay must be >= 1, got {self.layers_per_replay}",
+        )

@@ -1,0 +1,164 @@
+"""A whole run: its inputs, anatomy overrides, and :class:`RunConfig`, which holds every
+option and is saved into the results."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from layertracer.config.checks import (
+    ALL_METHODS,
+    DEFAULT_METHODS,
+    DEVICE_MAPS,
+    DEVICES,
+    DTYPES,
+    check,
+    choice,
+)
+from layertracer.config.methods import (
+    AblationConfig,
+    AgreementConfig,
+    CKAConfig,
+    ParticleConfig,
+    TracingConfig,
+    VulnerabilityConfig,
+)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """What the model reads: task fields, chat template, text mode, full answers.
+
+    Attributes:
+        prompt_field: Name of the prompt field in task files and datasets.
+        target_field: Name of the target field.
+        split: Split of a Hugging Face ``DatasetDict`` folder (None: ``test`` or the only one).
+        chat_template: Wrap each prompt as one user turn of the tokenizer's chat template
+            (with the generation prompt); the templated text is encoded without adding
+            special tokens again.
+        full_target: Also compute, per layer, the teacher-forced lens log-prob of the whole
+            answer (all its tokens), ``prompts[*].answer_logprob [L+1]``.
+        text: Text mode: a text file or ``builtin:<name>`` instead of a task.
+        text_window: Tokens per window in text mode.
+    """
+
+    prompt_field: str = "prompt"
+    target_field: str = "target"
+    split: str | None = None
+    chat_template: bool = False
+    full_target: bool = False
+    text: str | None = None
+    text_window: int = 32
+
+    def __post_init__(self) -> None:
+        fields = (self.prompt_field, self.target_field)
+        check(all(f.strip() for f in fields), "--prompt-field/--target-field must not be empty")
+        check(self.prompt_field != self.target_field, "--prompt-field equals --target-field")
+        check(self.text_window >= 2, f"--text-window must be >= 2, got {self.text_window}")
+        check(self.text is None or bool(self.text.strip()), "--text is empty")
+        check(not (self.text and self.chat_template), "--chat-template does not apply to --text")
+
+    @property
+    def fields(self) -> tuple[str, str]:
+        """``(prompt_field, target_field)``."""
+        return self.prompt_field, self.target_field
+
+
+@dataclass(frozen=True)
+class AnatomyOverrides:
+    """Module paths that replace discovery where structure cannot decide.
+
+    Attributes:
+        blocks: Dotted path of the ModuleList of blocks (e.g. ``model.layers``).
+        final_norm: Paths of the modules between the last block and the unembedding, in
+            order; ``()`` for none; ``None`` to discover.
+        unembed: Path of the module that maps the final state to logits.
+    """
+
+    blocks: str | None = None
+    final_norm: tuple[str, ...] | None = None
+    unembed: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run: the model, the task and every option actually used.
+
+    Attributes:
+        model: Model spec (hub id, directory, ``.gguf`` file, ``smollm2-135m``,
+            ``tiny:<model_type>``).
+        task: Built-in suite name, ``.jsonl`` / ``.csv`` file or dataset folder, or a comma
+            list of them; ``None`` in text mode (``inputs.text``).
+        batch_size: Prompts per forward pass (seeds are stacked on top of this), or
+            ``auto`` (estimated from free GPU memory); halved on GPU out-of-memory.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        device_map: ``auto`` spreads the blocks over GPUs and CPU (``accelerate``);
+            ``None`` puts the whole model on ``device``.
+        dtype: Model weights' dtype; the lens and JS are always float32 or wider.
+        max_prompts: Use only the first N prompts (``None``: all).
+        shots: Few-shot demonstrations prepended to each prompt, drawn from the same task
+            (never the item itself nor one with its target).
+        methods: Which analyses to run.
+        trust_remote_code: Allow model code from the hub (off by default).
+        particles: Particle-rule thresholds.
+        vulnerability: Vulnerability-scan protocol.
+        anatomy: Module paths overriding discovery.
+        cka: CKA estimator and representation.
+        agreement: Bootstrap of the agreement statistics.
+        ablation: Layer-ablation options.
+        tracing: Causal-tracing options.
+        inputs: Task fields, chat template, text mode, full-answer log-probs.
+    """
+
+    model: str = "smollm2-135m"
+    task: str | None = "capitals"
+    batch_size: int | str = 8
+    device: str = "auto"
+    device_map: str | None = None
+    dtype: str = "float32"
+    max_prompts: int | None = None
+    shots: int = 0
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    trust_remote_code: bool = False
+    particles: ParticleConfig = field(default_factory=ParticleConfig)
+    vulnerability: VulnerabilityConfig = field(default_factory=VulnerabilityConfig)
+    anatomy: AnatomyOverrides = field(default_factory=AnatomyOverrides)
+    cka: CKAConfig = field(default_factory=CKAConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
+
+    def __post_init__(self) -> None:
+        check(
+            self.batch_size == "auto"
+            or (isinstance(self.batch_size, int) and self.batch_size >= 1),
+            f"--batch-size must be an integer >= 1 or 'auto', got {self.batch_size!r}",
+        )
+        choice("--device", self.device, DEVICES)
+        if self.device_map is not None:
+            choice("--device-map", self.device_map, DEVICE_MAPS)
+        choice("--dtype", self.dtype, DTYPES)
+        check(
+            self.max_prompts is None or self.max_prompts >= 1,
+            f"--max-prompts must be >= 1, got {self.max_prompts}",
+        )
+        check(self.shots >= 0, f"--shots must be >= 0, got {self.shots}")
+        self._check_inputs()
+        for m in self.methods:
+            choice("--methods", m, ALL_METHODS)
+
+    def _check_inputs(self) -> None:
+        """``--task`` xor ``--text``; options that need one or the other."""
+        text = self.inputs.text
+        check(not (text and self.task), "give either --task or --text, not both")
+        check(bool(text or self.task), "give --task or --text")
+        check(not (text and self.shots), "--shots does not apply to --text")
+        check(
+            not self.inputs.full_target or "lens" in self.methods,
+            "--full-target needs the lens method (add lens to --methods)",
+        )
+
+    def to_dict(self) -> dict:
+        """Returns the configuration as plain JSON-ready data."""
+        return dataclasses.asdict(self)
