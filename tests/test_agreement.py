@@ -163,8 +163,21 @@ def test_cli_methods_all_writes_every_section(tmp_path, capsys) -> None:
     code, _, err = run_cli([*args, "--cka-representation", "mean"], capsys)
     assert code == 0, err
     data = json.loads((tmp_path / "results.json").read_text())
-    assert {"cka", "agreement"} <= set(data)
-    assert {"ablation", "causal_tracing"} <= set(data) or "ablation" not in IMPLEMENTED_METHODS
+    L = data["model"]["num_layers"]
+    shape = {  # DESIGN §2, per-layer arrays L+1 long
+        "cka": ["estimator", "representation", "n", "matrix", "delta", "critical_layers"],
+        "ablation": ["target_logprob_drop", "accuracy_drop", "critical_layer"],
+        "causal_tracing": ["noise_scale", "copies", "indirect_effect", "critical_layer"],
+        "agreement": ["pairs"],
+    }
+    for section, keys in shape.items():
+        assert set(keys) <= set(data[section]), section
+    assert len(data["cka"]["matrix"]) == len(data["cka"]["delta"]) == L + 1
+    assert len(data["ablation"]["target_logprob_drop"]) == L + 1
+    assert data["ablation"]["target_logprob_drop"][0] is None
+    assert len(data["causal_tracing"]["indirect_effect"]) == L + 1
+    pair_keys = {"a", "b", "spearman", "pearson", "spearman_ci95", "layer_distance"}
+    assert all(pair_keys <= set(p) for p in data["agreement"]["pairs"])
     assert data["cka"]["estimator"] == "debiased" and data["cka"]["representation"] == "mean"
     assert data["config"]["cka"] == {"estimator": "debiased", "representation": "mean"}
     page = (tmp_path / "report.html").read_text()
