@@ -37,6 +37,11 @@ def test_groups_in_order_with_their_own_statistics() -> None:
     assert a["vulnerable_layer"] == 1 and b["vulnerable_layer"] == 0  # argmax of mean JS
 
 
+def test_layers_without_the_perturbed_site_are_skipped() -> None:
+    rows = [_row("a", True, 1, [None, 0.2, 0.1]), _row("a", True, 1, [float("nan"), 0.1, 0.3])]
+    assert suite_summaries(rows)["a"]["vulnerable_layer"] == 2  # not 0, the null layer
+
+
 def test_optional_parts_are_left_out() -> None:
     rows = [{k: v for k, v in r.items() if k != "js_mean"} for r in ROWS]
     suites = suite_summaries(rows, particles=False)

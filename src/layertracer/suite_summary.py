@@ -42,8 +42,10 @@ def summarize_suite(rows: Sequence[dict], particles: bool = True) -> dict:
     if particles:
         summary.update(_particle_stats([r.get("particle_layer") for r in rows]))
     js = [r["js_mean"] for r in rows if r.get("js_mean") is not None]
-    if js and len(js) == len(rows):
-        summary["vulnerable_layer"] = int(np.argmax(np.mean(np.array(js, dtype=float), axis=0)))
+    if js and len(js) == len(rows):  # null (NaN): a layer without the perturbed site
+        mean = np.mean(np.array(js, dtype=float), axis=0)
+        if np.isfinite(mean).any():
+            summary["vulnerable_layer"] = int(np.nanargmax(mean))
     return summary
 
 

@@ -33,9 +33,9 @@ def summary_table(results: Results) -> Table:
         )
         stable = "yes" if v["stable"] else "[red]NO[/red]"
         table.add_row("stable across seeds", f"{stable} (agreement {v['seed_agreement']:.0%})")
-        table.add_row(
-            "massive channels", f"{len(v['massive_dims'])} (protect: {v['protect_massive']})"
-        )
+        per_layer = v.get("massive_dims_per_layer")  # state site: elements of each state
+        count = sum(map(len, per_layer.values())) if per_layer else len(v["massive_dims"])
+        table.add_row("massive channels", f"{count} (protect: {v['protect_massive']})")
         table.add_row("scan path", f"{v['path']} (replay err {v['replay_max_abs_err']:.1e})")
     if ablation := results.extra.get("ablation"):
         i = ablation["critical_layer"]
