@@ -218,14 +218,15 @@ def _masked_values(
     if mode == "mean":
         return plan.mean[layer, dims.cpu()].to(values).expand_as(values)
     std = plan.std[layer, dims.cpu()]
-    noise = [_noise(seed, layer, n, values.shape[1:], std) for n in prompt_index]
+    noise = [seeded_noise(seed, layer, n, values.shape[1:], std) for n in prompt_index]
     return values + torch.stack(noise).to(values)
 
 
-def _noise(
+def seeded_noise(
     seed: int, layer: int, prompt: int, shape: tuple[int, ...], std: torch.Tensor
 ) -> torch.Tensor:
-    """Noise ``[T, ..., k]`` for one prompt; drawn position-major, so a longer padded
+    """Noise ``std × N(0, 1)`` of ``shape`` (e.g. ``[T, ..., k]``) for one prompt, from
+    ``rng([seed, layer, prompt])``; drawn position-major, so a longer padded
     sequence only appends draws and the real positions' noise does not change."""
     rng = np.random.default_rng([seed, layer, prompt])
     return torch.from_numpy(rng.standard_normal(tuple(shape))).float() * std

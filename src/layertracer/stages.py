@@ -22,7 +22,7 @@ from layertracer.context import Run
 from layertracer.particles import particles_for
 from layertracer.particles import summarize as summarize_particles
 from layertracer.perturb import ActivationStats, MaskPlan, massive_dims, plan_masks
-from layertracer.sites import module_plans, module_stats, require_site
+from layertracer.sites import module_plans, module_stats
 from layertracer.staircase import gather_scan, layers_per_replay
 from layertracer.state_site import StateScan, StateStats, state_dims, state_stats
 from layertracer.subjects import embedding_std, spans_of, subject_sums
@@ -131,7 +131,7 @@ def _scan_for_site(run: Run) -> tuple[VulnerabilityScan | StateScan, MaskPlan, l
         plan = plan_masks(cfg, stats, anatomy.num_layers, anatomy.hidden_size, massive)
         return VulnerabilityScan(model, anatomy, cfg, plan), plan, massive
     with run.stage("sites", run.num_batches):
-        sites = require_site(run.lm, anatomy, cfg.site)
+        sites = run.scratch["sites"]  # found (and required) before the lens pass
         if cfg.site == "state":
             stats = StateStats.merged(
                 run.world.all_gather(state_stats(model, sites, run.batches()))

@@ -28,7 +28,7 @@ from layertracer.capture import model_logprobs
 from layertracer.config import VulnerabilityConfig
 from layertracer.errors import ModelError
 from layertracer.metrics import js_divergence
-from layertracer.perturb import mask_dims, num_masked
+from layertracer.perturb import mask_dims, massive_dims, num_masked, seeded_noise
 from layertracer.sites import SiteMap, find_cache, recurrent_state
 from layertracer.vulnerability import ScanState
 
@@ -109,8 +109,7 @@ class StateStats:
 
     def massive(self, layer: int, ratio: float) -> list[int]:
         """Elements whose mean ``|s|`` exceeds ``ratio ×`` the median element's."""
-        mean_abs = self.sums[layer][2] / max(self.count, 1)
-        return [int(c) for c in torch.nonzero(mean_abs > ratio * mean_abs.median()).flatten()]
+        return massive_dims((self.sums[layer][2] / max(self.count, 1))[None], ratio)
 
 
 def state_stats(model: nn.Module, sites: SiteMap, batches: Iterable[Batch]) -> StateStats:
@@ -223,9 +222,6 @@ class StateScan:
             flat[:, dims] = self.stats.mean(layer)[dims].to(flat)
         else:
             std = self.stats.std(layer)[dims].float()
-            noise = [
-                torch.from_numpy(np.random.default_rng([seed, layer, n]).standard_normal(len(dims)))
-                for n in index
-            ]
-            flat[:, dims] += (torch.stack(noise).float() * std).to(flat)
+            noise = [seeded_noise(seed, layer, n, (len(dims),), std) for n in index]
+            flat[:, dims] += torch.stack(noise).to(flat)
         return flat.view_as(old)

@@ -68,6 +68,9 @@ def trace(
     progress = progress if progress is not None and world.is_main else SilentProgress()
     run = Run(lm, anatomy, config, task, encoded, progress, timing, world=world)
     run.batch_size = _batch_size(run)
+    if "vulnerability" in config.methods:  # a missing site fails before any pass
+        with timed(timing, "anatomy"), torch.inference_mode():
+            run.scratch["sites"] = require_site(lm, anatomy, config.vulnerability.site)
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
     run.results = _base_results(run)
@@ -100,8 +103,6 @@ def _prepare(
             )
     with timed(timing, "anatomy"), torch.inference_mode():
         anatomy = discover(model.model, model.tokenizer, config.anatomy)
-        if "vulnerability" in config.methods:  # a missing site fails before any pass
-            require_site(model, anatomy, config.vulnerability.site)
         task, encoded = encode_input(source, model.tokenizer, config)
     return task, model, anatomy, encoded
 
