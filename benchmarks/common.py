@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from layertracer.models import LoadedModel, wrap
-from layertracer.tiny import tiny_tokenizer
+from layertracer.model.load import LoadedModel, wrap
+from layertracer.model.tiny.build import tiny_tokenizer
 
 RESULTS = Path(__file__).parent / "results"
 LLAMA_7B = {

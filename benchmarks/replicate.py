@@ -24,7 +24,7 @@ from pathlib import Path
 
 from layertracer import RunConfig, trace
 from layertracer.config import IMPLEMENTED_METHODS, TracingConfig
-from layertracer.models import load_model
+from layertracer.model.load import load_model
 from layertracer.results import Results, atomic_write
 from layertracer.tasks import list_suites
 

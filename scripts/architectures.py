@@ -24,12 +24,12 @@ import numpy as np
 import transformers
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.anatomy import discover
 from layertracer.config import SITES
-from layertracer.models import wrap
-from layertracer.sites import block_sites
+from layertracer.model.anatomy import discover
+from layertracer.model.load import wrap
+from layertracer.model.sites import block_sites
+from layertracer.model.tiny.build import build_tiny, causal_lm_types
 from layertracer.tasks import load_task
-from layertracer.tiny import build_tiny, causal_lm_types
 
 # Not plain text LMs or not a single residual stack (reasons from ARCHITECTURES.md).
 OUT_OF_SCOPE = {

@@ -1,6 +1,6 @@
 """Independently re-compute a run's logit lens and vulnerability numbers (DESIGN §1).
 
-Only ``layertracer.models.load_model`` is used from the package; tokenising, the target
+Only ``layertracer.model.load.load_model`` is used from the package; tokenising, the target
 token, hooks, the lens, masks and JS are re-implemented here with plain PyTorch hooks.
 Supports Llama-style models (``model.model.layers/.norm``, ``model.lm_head``), mask mode
 ``zero``, positions ``all|last``. Each prompt runs alone (batch of 1, no padding); each
@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from layertracer.models import load_model
+from layertracer.model.load import load_model
 
 TOL = 1e-4
 

@@ -1,6 +1,6 @@
 """Independently re-compute a run's CKA matrix, δ_ℓ and critical layer (DESIGN §1).
 
-Only ``layertracer.models.load_model`` is used from the package. Each prompt runs alone
+Only ``layertracer.model.load.load_model`` is used from the package. Each prompt runs alone
 (batch of 1, no padding) through plain ``transformers`` with ``output_hidden_states=True``;
 CKA is plain numpy, written out from the definitions. Layer states: ``hidden_states[i]``
 for ``i < L``; ``hidden_states[L]`` of Hugging Face models has the final norm applied, so
@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-from layertracer.models import load_model
+from layertracer.model.load import load_model
 
 TOL = 1e-4
 

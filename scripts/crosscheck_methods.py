@@ -1,6 +1,6 @@
 """Independently re-compute a run's comparison methods from its results.json (DESIGN §1).
 
-Only ``layertracer.models.load_model`` is used from the package; everything else is plain
+Only ``layertracer.model.load.load_model`` is used from the package; everything else is plain
 ``transformers`` and PyTorch hooks, one prompt (no padding) and one full forward at a time.
 
 - ``ablation``: for every prompt and block ``i``, a forward hook makes block ``i`` return
@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from layertracer.models import load_model
+from layertracer.model.load import load_model
 
 TOL = 1e-3
 

@@ -1,4 +1,4 @@
-"""Build the tiny offline tokenizer bundled in ``src/layertracer/data/tiny_tokenizer``.
+"""Build the tiny offline tokenizer bundled in ``src/layertracer/model/tiny/tokenizer``.
 
 A GPT-2-style byte-level BPE (leading-space tokens, every byte representable, so any
 ASCII text round-trips) with 1000 tokens, trained on a short public-domain English
@@ -21,7 +21,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "scripts" / "tiny_tokenizer_corpus.txt"
-OUT = ROOT / "src" / "layertracer" / "data" / "tiny_tokenizer"
+OUT = ROOT / "src" / "layertracer" / "model" / "tiny" / "tokenizer"
 VOCAB_SIZE = 1000
 BOS, EOS, PAD, UNK = "<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>"
 SPECIALS = [BOS, EOS, PAD, UNK]  # ids 0, 1, 2, 3

@@ -14,10 +14,10 @@ import argparse
 import numpy as np
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.anatomy import discover
 from layertracer.config import SITES
 from layertracer.errors import LayerTracerError
-from layertracer.sites import block_sites
+from layertracer.model.anatomy import discover
+from layertracer.model.sites import block_sites
 from layertracer.tasks import load_task
 from tests.conftest import tiny
 from tests.test_architectures import MUST_PASS

@@ -1,7 +1,7 @@
 """Build ``tiny:<type>`` for every causal-LM model_type and run one forward.
 
 Prints one row per type (``ok`` or the error) and the totals. For the coverage table
-and for checking :mod:`layertracer.tiny` after a ``transformers`` upgrade.
+and for checking :mod:`layertracer.model.tiny.build` after a ``transformers`` upgrade.
 
 Usage::
 
@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from layertracer.tiny import build_tiny, causal_lm_types
+from layertracer.model.tiny.build import build_tiny, causal_lm_types
 
 PROMPTS = ["The capital of France is", "One, two, three,"]
 

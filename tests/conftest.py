@@ -14,9 +14,9 @@ import functools
 
 import pytest
 
-from layertracer.models import LoadedModel, wrap
+from layertracer.model.load import LoadedModel, wrap
+from layertracer.model.tiny.build import build_tiny
 from layertracer.tasks import Task, TaskItem, load_task
-from layertracer.tiny import build_tiny
 
 # Output transforms hide under near-zero logits with default tiny configs; these make a
 # missing transform show (ARCHITECTURES.md: identity is off by nats then).

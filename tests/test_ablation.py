@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from layertracer import RunConfig, trace
-from layertracer.anatomy import discover
-from layertracer.capture import capture_blocks, forward
 from layertracer.config import AblationConfig
-from layertracer.lens import gather_rows, lens_logprobs
-from layertracer.replay import SuffixRunner
-from layertracer.staircase import replay_from
+from layertracer.engine.replay import SuffixRunner
+from layertracer.engine.stacked import replay_from
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.model.lens import gather_rows, lens_logprobs
 from tests.conftest import tiny
 
 ONLY = ("lens", "ablation")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from layertracer import RunConfig, trace
-from layertracer.agreement import (
+from layertracer.config import IMPLEMENTED_METHODS, AgreementConfig, parse_methods
+from layertracer.methods.agreement import (
     CRITERIA,
     agreement_section,
     ci95,
@@ -21,8 +22,7 @@ from layertracer.agreement import (
     prompt_criterion,
     resample_weights,
 )
-from layertracer.cka import cka_from_grams, delta, grams_from_rows
-from layertracer.config import IMPLEMENTED_METHODS, AgreementConfig, parse_methods
+from layertracer.methods.cka.core import cka_from_grams, delta, grams_from_rows
 from layertracer.report import write_report
 from layertracer.stages import STAGES
 from tests.conftest import run_cli, tiny

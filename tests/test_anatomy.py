@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from layertracer import transforms
-from layertracer.anatomy import discover
-from layertracer.capture import capture_blocks, forward
 from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError, FidelityError
+from layertracer.model import transforms
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import capture_blocks, forward
 from tests.conftest import tiny
 
 TYPES = ["llama", "gpt2", "mamba", "jamba", "qwen3_5", "gemma2", "granite", "cohere", "falcon_h1"]

@@ -1,11 +1,11 @@
-"""Tests for layertracer.batching: right-padded batches that remember each prompt's place."""
+"""Tests for layertracer.engine.batching: right-padded batches that remember each prompt's place."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from layertracer.batching import Batch, make_batches, num_batches
+from layertracer.engine.batching import Batch, make_batches, num_batches
 
 PAD = 99
 
@@ -119,7 +119,7 @@ def test_device_argument() -> None:
 
 
 def test_split_keeps_rows_and_width_and_plan_matches_make_batches() -> None:
-    from layertracer.batching import plan_batches, split_batch
+    from layertracer.engine.batching import plan_batches, split_batch
 
     whole = batches(batch_size=7)[0]
     parts = split_batch(whole, 3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from layertracer.anatomy import discover
-from layertracer.capture import (
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import (
     capture_blocks,
     edit_state,
     first_tensor,

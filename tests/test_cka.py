@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from layertracer import RunConfig, trace
-from layertracer.cka import (
+from layertracer.config import CKAConfig
+from layertracer.errors import ConfigError
+from layertracer.methods.cka.collect import (
+    Collector,
+    FeatureSums,
+    choose_form,
+    finish,
+    representation,
+)
+from layertracer.methods.cka.core import (
     cka_from_grams,
     critical_layers,
     delta,
@@ -18,9 +27,6 @@ from layertracer.cka import (
     linear_cka,
     neighbour_delta,
 )
-from layertracer.cka_collect import Collector, FeatureSums, choose_form, finish, representation
-from layertracer.config import CKAConfig
-from layertracer.errors import ConfigError
 from tests.conftest import tiny
 
 ESTIMATORS = ("biased", "debiased")

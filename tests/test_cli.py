@@ -12,7 +12,7 @@ import torch
 from tests.conftest import run_cli
 
 # the package's `trace` name is the function; the pipeline module is patched
-trace_module = importlib.import_module("layertracer.trace")
+trace_module = importlib.import_module("layertracer.pipeline")
 
 
 def _file(tmp_path: Path, name: str, text: str) -> str:

@@ -9,8 +9,8 @@ from accelerate import dispatch_model
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
 from layertracer.errors import ConfigError
-from layertracer.models import input_device, load_model, wrap
-from layertracer.tiny import build_tiny
+from layertracer.model.load import input_device, load_model, wrap
+from layertracer.model.tiny.build import build_tiny
 
 CONFIG = RunConfig(batch_size=3, vulnerability=VulnerabilityConfig(seeds=(0, 1)))
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from layertracer.anatomy import discover
-from layertracer.capture import capture_blocks, forward
-from layertracer.context import Run
-from layertracer.distributed import World, rank_device
-from layertracer.perturb import ActivationStats
-from layertracer.targets import encode
+from layertracer.engine.distributed import World, rank_device
+from layertracer.methods.vulnerability.perturb import ActivationStats
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.run import Run
+from layertracer.tasks.encode import encode
 from tests.conftest import run_cli, tiny
 
 # Keys that legitimately differ between a 2-rank and a 1-rank run of the same analysis.

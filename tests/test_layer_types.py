@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from layertracer.anatomy import discover
-from layertracer.layer_types import classify_block
+from layertracer.model.anatomy import discover
+from layertracer.model.layer_types import classify_block
 from tests.conftest import tiny
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from layertracer.anatomy import discover
-from layertracer.capture import capture_blocks, model_logprobs
-from layertracer.lens import gather_rows, lens_each, lens_logprobs, trajectories
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import capture_blocks, model_logprobs
+from layertracer.model.lens import gather_rows, lens_each, lens_logprobs, trajectories
 from tests.conftest import tiny
 
 

@@ -1,4 +1,4 @@
-"""Tests for layertracer.metrics: Jensen–Shannon divergence and rank statistics."""
+"""Tests for layertracer.methods.metrics: Jensen–Shannon divergence and rank statistics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from layertracer.metrics import js_divergence, pearson, spearman
+from layertracer.methods.metrics import js_divergence, pearson, spearman
 
 
 def log(p: np.ndarray) -> torch.Tensor:

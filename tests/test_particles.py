@@ -1,4 +1,4 @@
-"""Tests for layertracer.particles: the task-particle rule of DESIGN §1 and its summary."""
+"""Tests for layertracer.methods.particles: the task-particle rule of DESIGN §1 and its summary."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from layertracer.config import SENSITIVITY_DELTAS, ParticleConfig
-from layertracer.particles import find_particle, particles_for, summarize
+from layertracer.methods.particles import find_particle, particles_for, summarize
 
 DELTA, DELTA_MIN = 0.05, 0.01
 

@@ -1,4 +1,4 @@
-"""Tests for layertracer.perturb: mask dims, clean statistics and the perturbation itself."""
+"""Tests for layertracer.methods.vulnerability.perturb: mask dims, statistics, perturbation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from layertracer.config import VulnerabilityConfig
-from layertracer.perturb import (
+from layertracer.methods.vulnerability.perturb import (
     ActivationStats,
     MaskPlan,
     mask_dims,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layertracer.anatomy import discover
-from layertracer.probe import leaves, run_probe
+from layertracer.model.anatomy import discover
+from layertracer.model.probe import leaves, run_probe
 from tests.conftest import tiny
 
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.cli import main
+from layertracer.cli.app import main
 from layertracer.tasks import Task, TaskItem
 
 ITEMS = (

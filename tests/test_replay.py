@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.anatomy import discover
-from layertracer.capture import capture_blocks, forward
-from layertracer.lens import gather_rows, lens_logprobs
-from layertracer.replay import SuffixRunner, full_pass
+from layertracer.engine.replay import SuffixRunner, full_pass
+from layertracer.model.anatomy import discover
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.model.lens import gather_rows, lens_logprobs
 from layertracer.tasks import load_task
 from tests.conftest import tiny
 

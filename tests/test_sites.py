@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.anatomy import discover
-from layertracer.metrics import js_divergence
-from layertracer.sites import block_sites, candidates, site_map
+from layertracer.methods.metrics import js_divergence
+from layertracer.model.anatomy import discover
+from layertracer.model.sites import block_sites, candidates, site_map
 from tests.conftest import run_cli, tiny
 
 

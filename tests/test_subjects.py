@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layertracer.subjects import CATEGORIES, Span, aligned_map, categories, subject_span
+from layertracer.methods.subjects import CATEGORIES, Span, aligned_map, categories, subject_span
 from layertracer.tasks import few_shot, load_task
 from tests.conftest import tiny
 

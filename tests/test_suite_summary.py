@@ -1,14 +1,14 @@
-"""Tests for layertracer.suite_summary: per-suite summaries of a run (``results.suites``)."""
+"""Tests for layertracer.methods.suite_summary: per-suite summaries (``results.suites``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from layertracer.config import RunConfig
+from layertracer.methods.suite_summary import suite_line, suite_summaries
+from layertracer.pipeline import trace
 from layertracer.report import write_report
 from layertracer.report.html import suite_rows
-from layertracer.suite_summary import suite_line, suite_summaries
-from layertracer.trace import trace
 from tests.conftest import tiny
 
 

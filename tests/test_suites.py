@@ -22,9 +22,9 @@ from types import ModuleType
 import pytest
 
 from layertracer.errors import TaskError
-from layertracer.models import cache_dir
-from layertracer.targets import encode
+from layertracer.model.load import cache_dir
 from layertracer.tasks import Task, TaskItem, few_shot, load_task, registry
+from layertracer.tasks.encode import encode
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"

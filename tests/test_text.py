@@ -1,4 +1,4 @@
-"""Tests for layertracer.text: text mode, next-token prediction at every position."""
+"""Tests for layertracer.tasks.text: text mode, next-token prediction at every position."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from layertracer.capture import capture_blocks, forward
 from layertracer.config import InputConfig, RunConfig
 from layertracer.errors import ConfigError, TaskError
-from layertracer.lens import lens_logprobs
-from layertracer.text import builtin_texts, load_text, special_prefix, text_rows
-from layertracer.trace import trace
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.model.lens import lens_logprobs
+from layertracer.pipeline import trace
+from layertracer.tasks.text import builtin_texts, load_text, special_prefix, text_rows
 from tests.conftest import tiny
 
 
@@ -85,7 +85,7 @@ def test_each_row_equals_one_position_of_a_whole_window_pass() -> None:
     results = trace(lm, None, config)
     assert results.task["mode"] == "text" and len(results.prompts) == window - 1
     assert set(results.extra["suites"]) == {"gettysburg"}
-    from layertracer.anatomy import discover
+    from layertracer.model.anatomy import discover
 
     anatomy = discover(lm.model, lm.tokenizer)
     ids = [lm.tokenizer.bos_token_id, *lm.tokenizer(load_text("builtin:gettysburg").text,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from layertracer.errors import ModelError
-from layertracer.tiny import build_tiny, causal_lm_types, tiny_tokenizer
-from layertracer.tiny_config import select_layers
+from layertracer.model.tiny.build import build_tiny, causal_lm_types, tiny_tokenizer
+from layertracer.model.tiny.shrink import select_layers
 
 MUST_PASS = [
     "llama", "gpt2", "gpt_neox", "phi3", "gemma2", "gemma3_text", "cohere", "granite",

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from layertracer.errors import FidelityError
-from layertracer.transforms import LogitTransform, candidates, choose_transform, fidelity_error
+from layertracer.model.transforms import (
+    LogitTransform,
+    candidates,
+    choose_transform,
+    fidelity_error,
+)
 
 
 class _Config:

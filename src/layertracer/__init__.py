@@ -14,9 +14,9 @@ __version__ = "0.1.0"
 
 from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
 from layertracer.errors import LayerTracerError
-from layertracer.models import LoadedModel, load_model
+from layertracer.model.load import LoadedModel, load_model
+from layertracer.pipeline import trace
 from layertracer.results import Results, load
-from layertracer.trace import trace
 
 __all__ = [
     "LayerTracerError",

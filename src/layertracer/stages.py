@@ -11,31 +11,36 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from layertracer import cka_collect
-from layertracer.ablation import AblationScan
-from layertracer.ablation import summarize as summarize_ablation
-from layertracer.agreement import agreement_section
-from layertracer.batching import Batch, build_batch
-from layertracer.capture import capture_blocks, forward
-from layertracer.cka import summarize as summarize_cka
-from layertracer.context import Run
-from layertracer.particles import particles_for
-from layertracer.particles import summarize as summarize_particles
-from layertracer.perturb import ActivationStats, MaskPlan, massive_dims, plan_masks
-from layertracer.sites import module_plans, module_stats
-from layertracer.staircase import gather_scan, layers_per_replay
-from layertracer.state_site import StateScan, StateStats, state_dims, state_stats
-from layertracer.subjects import embedding_std, spans_of, subject_sums
-from layertracer.teacher import (
+from layertracer.engine.batching import Batch, build_batch
+from layertracer.engine.stacked import gather_scan, layers_per_replay
+from layertracer.methods.ablation import AblationScan
+from layertracer.methods.ablation import summarize as summarize_ablation
+from layertracer.methods.agreement import agreement_section
+from layertracer.methods.causal_tracing import TracingScan, prompt_fields
+from layertracer.methods.causal_tracing import summarize as summarize_tracing
+from layertracer.methods.cka import collect as cka_collect
+from layertracer.methods.cka.core import summarize as summarize_cka
+from layertracer.methods.full_target import (
     answer_inputs,
     answer_logprobs,
     answer_positions,
     model_answer_logprobs,
 )
-from layertracer.tracing import TracingScan, prompt_fields
-from layertracer.tracing import summarize as summarize_tracing
-from layertracer.vulnerability import ScanState, VulnerabilityScan
-from layertracer.vulnerability import summarize as summarize_vulnerability
+from layertracer.methods.particles import particles_for
+from layertracer.methods.particles import summarize as summarize_particles
+from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
+from layertracer.methods.vulnerability.perturb import (
+    ActivationStats,
+    MaskPlan,
+    massive_dims,
+    plan_masks,
+)
+from layertracer.methods.vulnerability.scan import ScanState, VulnerabilityScan
+from layertracer.methods.vulnerability.scan import summarize as summarize_vulnerability
+from layertracer.methods.vulnerability.state import StateScan, StateStats, state_dims, state_stats
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.model.sites import module_plans, module_stats
+from layertracer.run import Run
 
 
 def lens(run: Run) -> None:

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 DPI = 150
-# Block kinds (as :mod:`layertracer.layer_types` names them) in light colours, so that the
+# Block kinds (as :mod:`layertracer.model.layer_types` names them) in light colours, so that the
 # strips read as background; data are drawn in DATA and ACCENT, runs in RUN_COLORS.
 KIND_COLORS = {
     "embedding": "#d0d0d0",

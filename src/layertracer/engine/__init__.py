@@ -1,0 +1,1 @@
+"""Running the model fast and right: batches, suffix replay, batch sizes, processes."""

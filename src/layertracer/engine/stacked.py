@@ -1,0 +1,146 @@
+"""Several suffix replays in one call per block: copies that start at different layers,
+stacked on the batch dimension (used by layer ablation and causal tracing).
+
+Ablation (skip block ``i``) and causal tracing (restore a clean state at layer ``i``) each
+replay blocks ``i+1..L`` from an edited layer-``i`` state, for every ``i``. Run one after
+another, that is ``L−i`` block calls per layer; stacked, each block is called once for all
+the copies, which fills a GPU far better. Until a copy reaches its start layer its rows
+carry the *unedited* state of their own run (captured beforehand, so nothing changes); the
+block outputs computed for those rows are discarded. That waste is why a CPU, where a
+bigger batch is not faster, replays one layer at a time (``layers_per_replay``).
+
+Also the two helpers these scans share with the vulnerability scan's pattern: the clean
+replay check (:func:`replay_error`) and gathering a scan's per-prompt state from every
+process (:func:`gather_scan`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+
+from layertracer.engine.replay import SuffixRunner
+from layertracer.model.lens import gather_rows, lens_logprobs
+
+TOKEN_BUDGET = 2**16  # rows × sequence length of one stacked replay
+S = TypeVar("S")
+
+
+def replay_from(
+    runner: SuffixRunner,
+    starts: Sequence[int],
+    first: Callable[[int], torch.Tensor],
+    track: Callable[[int], torch.Tensor],
+) -> torch.Tensor:
+    """Final states of several replays, stacked on the batch dimension.
+
+    Copy ``k`` replays blocks ``starts[k]+1..L`` from the edited state ``first(k)``;
+    equal to ``runner.run(starts[k], first(k))``.
+
+    Args:
+        runner: The suffix runner of the captured batch.
+        starts: Start layer (0..L) of every copy.
+        first: Copy ``k``'s edited state at its start layer. ``[G, T, d]``
+        track: The unedited layer-``j`` state that a copy's rows hold before it starts.
+            ``[G, T, d]``
+
+    Returns:
+        The final states, copy ``k`` in rows ``k·G .. (k+1)·G``. ``[F·G, T, d]``
+    """
+    lo, hi = min(starts), max(starts)
+    hidden = _enter(starts, lo, first, track, None)
+    for j in range(lo, len(runner.blocks)):  # block j+1 consumes layer state j
+        hidden = runner.step(j, hidden)
+        if j + 1 <= hi:
+            hidden = _enter(starts, j + 1, first, track, hidden)
+    return hidden
+
+
+def _enter(
+    starts: Sequence[int],
+    layer: int,
+    first: Callable[[int], torch.Tensor],
+    track: Callable[[int], torch.Tensor],
+    hidden: torch.Tensor | None,
+) -> torch.Tensor:
+    """Layer state ``layer`` of every copy: unedited before its start, edited at it."""
+    unedited = track(layer)
+    size = unedited.shape[0]
+    parts = []
+    for k, start in enumerate(starts):
+        if start > layer:
+            parts.append(unedited)
+        elif start == layer:
+            parts.append(first(k))
+        else:
+            parts.append(hidden[k * size : (k + 1) * size])
+    return torch.cat(parts)
+
+
+def groups(
+    items: Sequence[tuple[int, int]], max_layers: int, max_items: int
+) -> list[list[tuple[int, int]]]:
+    """Cuts ``(layer, position)`` items, ordered by layer, into consecutive groups of at
+    most ``max_items`` items spanning at most ``max_layers`` layers."""
+    out: list[list[tuple[int, int]]] = []
+    for item in items:
+        group = out[-1] if out else None
+        if (
+            group is None
+            or len(group) >= max_items
+            or len({layer for layer, _ in group} | {item[0]}) > max_layers
+        ):
+            out.append([item])
+        else:
+            group.append(item)
+    return out
+
+
+def layers_per_replay(setting: int | None, device: torch.device, num_layers: int) -> int:
+    """``layers_per_replay``: the setting, else 1 on a CPU and every layer elsewhere."""
+    if setting is not None:
+        return setting
+    return 1 if device.type == "cpu" else num_layers + 1
+
+
+def items_per_replay(rows: int, length: int) -> int:
+    """How many copies of ``rows`` sequences of ``length`` tokens fit the token budget."""
+    return max(1, TOKEN_BUDGET // max(1, rows * length))
+
+
+def replay_error(
+    anatomy: object, runner: SuffixRunner, state0: torch.Tensor, clean: torch.Tensor,
+    last: torch.Tensor,
+) -> tuple[float, str]:  # fmt: skip
+    """Max ``|Δ log-prob|`` between replaying the clean layer-0 state (possibly stacked)
+    and the clean output ``clean`` ``[F·B, V]`` at rows ``last`` ``[F·B]``, and a reason
+    to record if it is too large (``inf`` when the replay raises)."""
+    try:
+        final = runner.run(0, state0)
+        err = float((lens_logprobs(anatomy, gather_rows(final, last)) - clean).abs().max())
+    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+        return float("inf"), f"replay raised {type(exc).__name__}: {exc}"
+    return err, f"clean replay differs from the clean output by {err:.3g}"
+
+
+def gather_scan(state: S, gather: Callable[[dict], dict], all_gather: Callable) -> S:
+    """A scan state of the whole run: every per-prompt ``dict`` field gathered from all
+    processes, ``path`` ``full`` if any process fell back, the first fallback reason and the
+    largest replay error."""
+    paths = all_gather((state.path, state.fallback_reason, state.replay_max_err))
+    reasons = [reason for _, reason, _ in paths if reason]
+    fields = {
+        f.name: gather(getattr(state, f.name))
+        for f in dataclasses.fields(state)
+        if isinstance(getattr(state, f.name), dict)
+    }
+    return dataclasses.replace(
+        state,
+        **fields,
+        path="full" if any(path == "full" for path, _, _ in paths) else state.path,
+        fallback_reason=reasons[0] if reasons else None,
+        replay_max_err=max(err for _, _, err in paths),
+    )

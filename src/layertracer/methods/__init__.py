@@ -1,0 +1,1 @@
+"""The analyses: particles, vulnerability, CKA, ablation, causal tracing, agreement."""

@@ -1,0 +1,269 @@
+"""Agreement between the per-layer criteria of "critical layers" (DESIGN §1).
+
+Every criterion is a curve over the ``L+1`` layer states where **higher = more critical**,
+built from per-prompt values where they exist (NaN = does not apply at that layer):
+
+- ``particles``: fraction of prompts whose task particle is layer ℓ (the histogram;
+  layer 0 NaN, a particle is never 0);
+- ``lens_slope``: mean over prompts of ``P[ℓ] − P[ℓ−1]`` of the lens target probability
+  (layer 0 NaN);
+- ``js``: mean over prompts of the JS divergence (each prompt's mean over seeds);
+- ``cka``: ``1 − δ_ℓ`` (layer 0 NaN: critical layers are blocks 1..L);
+- ``ablation``: mean over prompts of the target log-prob drop when block ℓ is skipped;
+- ``tracing``: mean over prompts of the causal-tracing indirect effect.
+
+For each pair: Spearman and Pearson correlation over the layers where both curves are
+finite, and the distance between their chosen layers (each curve's argmax, lowest layer
+on ties). 95% confidence intervals: percentile bootstrap over prompts (resample prompt
+indices with replacement from a seeded generator, recompute both curves; the interval is
+widened to contain the point estimate where all draws fall on one side). CKA is
+resampled from the per-layer Gram matrices when the run kept them (``n ≤``
+:data:`CKA_BOOTSTRAP_MAX_N`), else held fixed (``bootstrap.cka`` says which).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from itertools import combinations
+
+import numpy as np
+
+from layertracer.methods.cka.core import neighbour_delta
+from layertracer.methods.metrics import pearson, spearman
+
+CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing")
+ROW_FIELDS = {"js": "js_mean", "ablation": "ablation_drop", "tracing": "tracing_effect"}
+CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
+
+Criterion = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
+
+
+def _matrix(rows: list[dict], key: str) -> np.ndarray | None:
+    """Per-prompt field ``key`` as ``[N, L+1]`` (``None`` entries NaN), or None if absent."""
+    if not all(isinstance(row.get(key), list) for row in rows):
+        return None
+    return np.array([[math.nan if v is None else v for v in row[key]] for row in rows], float)
+
+
+def per_prompt_values(rows: list[dict], has_particles: bool) -> dict[str, np.ndarray]:
+    """Every per-prompt criterion present in the prompt rows. ``name -> [N, L+1]``"""
+    probs = _matrix(rows, "target_prob")  # [N, L+1]
+    out: dict[str, np.ndarray] = {}
+    if has_particles:
+        onehot = np.zeros_like(probs)
+        for n, row in enumerate(rows):
+            if row.get("particle_layer") is not None:
+                onehot[n, row["particle_layer"]] = 1.0
+        onehot[:, 0] = math.nan
+        out["particles"] = onehot
+    slope = np.full_like(probs, math.nan)
+    slope[:, 1:] = np.diff(probs, axis=1)
+    out["lens_slope"] = slope
+    for name, key in ROW_FIELDS.items():
+        values = _matrix(rows, key)
+        if values is not None:
+            out[name] = values
+    return out
+
+
+def prompt_criterion(values: np.ndarray) -> Criterion:
+    """A per-prompt criterion's curves over weighted samples of the prompts (``weights[b, p]``:
+    how often prompt ``p`` is in sample ``b``): the weighted mean of the finite entries."""
+    finite = np.isfinite(values).astype(float)  # [N, L+1]
+    filled = np.where(finite > 0, values, 0.0)
+
+    def curves(weights: np.ndarray) -> np.ndarray:
+        count = weights @ finite  # [B, L+1]
+        return np.where(count > 0, (weights @ filled) / np.where(count > 0, count, 1), math.nan)
+
+    return curves
+
+
+def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -> Criterion:
+    """``1 − δ_ℓ`` (layer 0 NaN): recomputed for each weighted sample from the Gram
+    matrices when given, else the run's δ for every sample (held fixed)."""
+
+    def curve(deltas: np.ndarray) -> np.ndarray:
+        out = 1.0 - np.asarray(deltas, dtype=float)
+        out[..., 0] = math.nan
+        return out
+
+    fixed = curve(np.array([math.nan if d is None else d for d in delta], dtype=float))
+    if grams is None:
+        return lambda weights: np.tile(fixed, (len(weights), 1))
+    return lambda weights: curve(neighbour_delta(grams, estimator, weights))
+
+
+def chosen_layer(curve: np.ndarray) -> int | None:
+    """The most critical layer: argmax over finite entries (lowest on ties)."""
+    finite = np.isfinite(curve)
+    return int(np.argmax(np.where(finite, curve, -np.inf))) if finite.any() else None
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Spearman, Pearson (over layers where both are finite) and chosen-layer distance.
+
+    Returns:
+        ``(spearman in [-1, 1], pearson in [-1, 1], distance in 0..L)``; NaN where
+        undefined (fewer than 3 common layers, a constant curve, no finite entry).
+    """
+    both = np.isfinite(a) & np.isfinite(b)
+    rho = r = math.nan
+    if both.sum() >= 3:
+        rho, r = spearman(a[both], b[both]), pearson(a[both], b[both])
+    la, lb = chosen_layer(a), chosen_layer(b)
+    return rho, r, math.nan if la is None or lb is None else float(abs(la - lb))
+
+
+def compare_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`compare` of many curve pairs at once (the bootstrap). ``[B, L+1] x2 -> 3 × [B]``
+
+    Same statistics as :func:`layertracer.methods.metrics.spearman` / ``pearson`` (average ranks on
+    ties, NaN for a constant input), vectorised over rows that share their finite layers.
+    """
+    rho, r = np.full(len(a), math.nan), np.full(len(a), math.nan)
+    both = np.isfinite(a) & np.isfinite(b)  # [B, L+1]
+    patterns, group = np.unique(both, axis=0, return_inverse=True)
+    for g, keep in enumerate(patterns):
+        rows = np.flatnonzero(group.reshape(-1) == g)
+        if keep.sum() >= 3:
+            x, y = a[np.ix_(rows, keep)], b[np.ix_(rows, keep)]
+            rho[rows] = _pearson_rows(_ranks_rows(x), _ranks_rows(y))
+            r[rows] = _pearson_rows(x, y)
+    dist = np.abs(_argmax_rows(a) - _argmax_rows(b))
+    return rho, r, dist
+
+
+def _argmax_rows(v: np.ndarray) -> np.ndarray:
+    """:func:`chosen_layer` per row, NaN for a row without finite entries. ``[B, m] -> [B]``"""
+    finite = np.isfinite(v)
+    best = np.argmax(np.where(finite, v, -np.inf), axis=1).astype(float)
+    return np.where(finite.any(axis=1), best, math.nan)
+
+
+def _ranks_rows(v: np.ndarray) -> np.ndarray:
+    """0-based ranks along each row, ties given their average rank. ``[B, m] -> [B, m]``"""
+    order = np.argsort(v, axis=1, kind="stable")
+    ordered = np.take_along_axis(v, order, axis=1)
+    m = v.shape[1]
+    pos = np.broadcast_to(np.arange(m), v.shape)
+    starts = np.ones(v.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = np.ones(v.shape, dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)
+    last = np.minimum.accumulate(np.where(ends, pos, m)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(v.shape)
+    np.put_along_axis(ranks, order, (first + last) / 2.0, axis=1)
+    return ranks
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row pair; NaN where a row is constant. ``-> [B]``"""
+    constant = (np.ptp(x, axis=1) == 0) | (np.ptp(y, axis=1) == 0)
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    denom = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (x * y).sum(axis=1) / denom
+    return np.where(constant | ~(denom > 0), math.nan, out)
+
+
+def ci95(draws: list[float], point: float) -> list[float] | None:
+    """Percentile 95% interval of the finite bootstrap draws, widened to contain the point
+    estimate (rank statistics of few layers and layer distances are discrete, so all
+    draws can fall on one side of it); ``None`` without finite draws."""
+    values = np.asarray(draws, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    low, high = np.percentile(values, [2.5, 97.5]).tolist()
+    if math.isfinite(point):
+        low, high = min(low, point), max(high, point)
+    return [low, high]
+
+
+def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
+    """Bootstrap resamples as multiplicities: ``out[b, p]`` = how often prompt ``p`` is drawn
+    in resample ``b`` (``count`` draws with replacement, ``default_rng(seed)``). ``[B, N]``"""
+    idx = np.random.default_rng(seed).integers(0, count, (samples, count))
+    weights = np.zeros((samples, count))
+    np.add.at(weights, (np.arange(samples)[:, None], idx), 1.0)
+    return weights
+
+
+def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int) -> dict:
+    """Pairwise agreement of the criteria over ``count`` prompts, with bootstrap CIs.
+
+    Args:
+        criteria: Name -> curves of weighted prompt samples, in :data:`CRITERIA` order.
+        count: Number of prompts ``N``.
+        samples: Bootstrap resamples (0: no intervals).
+        seed: Seed of ``numpy.random.default_rng`` drawing the resamples.
+
+    Returns:
+        ``curves``, ``chosen_layers`` and ``pairs`` (see DESIGN §2).
+    """
+    names = list(criteria)
+    curves = {name: criteria[name](np.ones((1, count)))[0] for name in names}
+    weights = resample_weights(count, samples, seed)  # [samples, N]
+    boot = {name: criteria[name](weights) for name in names}  # [samples, L+1] each
+    rows = []
+    for a, b in combinations(names, 2):
+        rho, r, dist = compare(curves[a], curves[b])
+        rho_d, r_d, dist_d = compare_rows(boot[a], boot[b])
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "spearman": rho,
+                "pearson": r,
+                "spearman_ci95": ci95(rho_d, rho),
+                "pearson_ci95": ci95(r_d, r),
+                "layer_distance": dist,
+                "layer_distance_ci95": ci95(dist_d, dist),
+                "layers": int((np.isfinite(curves[a]) & np.isfinite(curves[b])).sum()),
+            }
+        )
+    return {
+        "criteria": names,
+        "curves": {name: curve.tolist() for name, curve in curves.items()},
+        "chosen_layers": {name: chosen_layer(curve) for name, curve in curves.items()},
+        "pairs": rows,
+    }
+
+
+def agreement_section(
+    rows: list[dict],
+    has_particles: bool,
+    cka: dict | None,
+    grams: list[np.ndarray] | None,
+    samples: int,
+    seed: int,
+) -> dict:
+    """The ``agreement`` results section from the prompt rows and the ``cka`` section.
+
+    Args:
+        rows: The run's prompt rows (``target_prob``, ``particle_layer``, ``js_mean``, ...).
+        has_particles: Whether the particles stage ran.
+        cka: The ``cka`` section, or ``None`` if CKA did not run.
+        grams: The CKA Gram matrices (``gram`` form), or ``None``.
+        samples: Bootstrap resamples.
+        seed: Bootstrap seed.
+    """
+    values = per_prompt_values(rows, has_particles)
+    criteria = {name: prompt_criterion(v) for name, v in values.items()}
+    boot = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "percentile 95%"}
+    if cka is not None:
+        if grams is not None and len(rows) > CKA_BOOTSTRAP_MAX_N:
+            grams = None
+        criteria["cka"] = cka_criterion(cka["delta"], grams, cka["estimator"])
+        boot["cka"] = "resampled" if grams is not None else "fixed"
+    ordered = {name: criteria[name] for name in CRITERIA if name in criteria}
+    section = measure(ordered, len(rows), samples, seed)
+    return {
+        "direction": "higher = more critical",
+        "bootstrap": boot,
+        **section,
+    }

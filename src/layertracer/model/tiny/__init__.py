@@ -1,0 +1,1 @@
+"""Tiny random models of any ``model_type`` (``tiny:<model_type>``)."""

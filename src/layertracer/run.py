@@ -1,0 +1,164 @@
+"""What every analysis stage of a run sees: the model, its anatomy, the prompts, the clean
+pass and the results so far (:class:`Run`), and how a stage reports progress.
+
+A stage is a function ``stage(run) -> None`` that adds its section to ``run.results``;
+:mod:`layertracer.pipeline` calls the selected ones in order.
+
+Recipe for a stage's batch loop (this rank's prompts, halving the batch on GPU
+out-of-memory): ``run.each_batch(name, work)`` instead of ``for b in run.batches(): work(b)``,
+then ``run.gather(per_prompt)`` before summarising (``work`` must be retry-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import torch
+
+from layertracer.config import RunConfig
+from layertracer.engine.batch_size import BatchSizer
+from layertracer.engine.batching import Batch, build_batch, plan_batches
+from layertracer.engine.distributed import World
+from layertracer.methods.vulnerability.perturb import ActivationStats
+from layertracer.model.anatomy import Anatomy
+from layertracer.model.load import LoadedModel, input_device
+from layertracer.results import Results
+from layertracer.tasks import Task
+from layertracer.tasks.encode import Encoded
+
+T = TypeVar("T")
+
+
+class Progress(Protocol):
+    """Receives progress: ``with progress.stage(name, total) as advance: advance()``."""
+
+    def stage(self, name: str, total: int) -> contextlib.AbstractContextManager[Callable[[], None]]:
+        """A context for one stage of ``total`` steps; yields a function to call per step."""
+
+
+class SilentProgress:
+    """A :class:`Progress` that shows nothing."""
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """Yields a no-op step function."""
+        yield lambda: None
+
+
+@dataclass
+class CleanPass:
+    """What the clean lens pass returns.
+
+    Attributes:
+        target_prob: Lens probability of the target per prompt and layer. ``[N, L+1]``
+        topk_ids: Top tokens of the lens per prompt and layer. ``[N, L+1, k]``
+        topk_probs: Their probabilities. ``[N, L+1, k]``
+        fidelity: Max ``|Δ log-prob|`` of the last-layer lens against the model's output.
+        stats: Clean activation statistics of every layer state.
+    """
+
+    target_prob: torch.Tensor
+    topk_ids: torch.Tensor
+    topk_probs: torch.Tensor
+    fidelity: float
+    stats: ActivationStats
+
+
+@dataclass
+class Run:
+    """One run in progress, as the stages see it.
+
+    Attributes:
+        lm: The loaded model and tokenizer.
+        anatomy: Blocks, final norm, unembedding and logit transform.
+        config: The run's options.
+        task: The task (after ``--shots`` and ``--max-prompts``).
+        encoded: Each item's tokens and target token, in task order.
+        progress: Where stages report progress.
+        timing: Seconds per stage, filled by :meth:`stage`.
+        clean: The clean lens pass (set after it ran).
+        results: The results so far (set after the clean pass).
+        scratch: In-memory values one stage leaves for a later one (e.g. the CKA Gram
+            matrices for the agreement bootstrap); never saved.
+        world: This process among the data-parallel processes (one by default).
+        batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
+        sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
+    """
+
+    lm: LoadedModel
+    anatomy: Anatomy
+    config: RunConfig
+    task: Task
+    encoded: list[Encoded]
+    progress: Progress = field(default_factory=SilentProgress)
+    timing: dict[str, float] = field(default_factory=dict)
+    clean: CleanPass | None = None
+    results: Results | None = None
+    scratch: dict[str, object] = field(default_factory=dict)
+    world: World = field(default_factory=World)
+    batch_size: int = 8
+    sizers: dict[str, BatchSizer] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the batches go: the input embedding's device (first device of a map)."""
+        return input_device(self.lm.model)
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per pass over this process's prompts."""
+        return len(self._plan())
+
+    def _plan(self) -> list[list[int]]:
+        """This rank's batches: every ``world.size``-th of the run's length-sorted plan."""
+        plan = plan_batches([e.input_ids for e in self.encoded], self.batch_size)
+        return self.world.shard(plan)
+
+    def batches(self) -> Iterator[Batch]:
+        """One pass over this process's prompts as right-padded batches (:mod:`batching`).
+        :attr:`encoded` stays the full list; ``batch.index`` indexes it."""
+        pad = self.lm.tokenizer.pad_token_id or 0
+        ids = [e.input_ids for e in self.encoded]
+        targets = [e.target_id for e in self.encoded]
+        device = self.device
+        for index in self._plan():
+            yield build_batch(ids, targets, index, pad, device)
+
+    def each_batch(self, name: str, work: Callable[[Batch], None]) -> None:
+        """Calls ``work(batch)`` over :meth:`batches`, splitting a batch in halves on GPU
+        out-of-memory and keeping the smaller size for the rest of stage ``name``."""
+        sizer = self.sizers.setdefault(name, BatchSizer(self.batch_size))
+        for batch in self.batches():
+            sizer.run(batch, work)
+
+    def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
+        """Per-prompt values from every process, keyed by prompt index (index in
+        :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
+        gathers them here, and summarises the whole run from the gathered values only.
+        In one process this returns ``per_prompt`` itself."""
+        return self.world.gather(per_prompt)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """Times stage ``name`` into :attr:`timing`, runs it under ``inference_mode`` and
+        yields the progress step function of ``total`` steps."""
+        with (
+            timed(self.timing, name),
+            torch.inference_mode(),
+            self.progress.stage(name, total) as step,
+        ):
+            yield step
+
+
+@contextlib.contextmanager
+def timed(timing: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds spent in the block to ``timing[name]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timing[name] = round(timing.get(name, 0.0) + time.perf_counter() - start, 4)
