@@ -90,8 +90,10 @@ def test_batch_equals_one_by_one_and_stacking_changes_nothing(model_type, small_
     batched = _drops(_ablate(lm, small_task, batch_size=6))
     single = _drops(_ablate(lm, small_task, batch_size=1))
     stacked = _ablate(lm, small_task, ablation=AblationConfig(layers_per_replay=3))
-    np.testing.assert_allclose(batched, single, atol=1e-5)
-    np.testing.assert_allclose(_drops(stacked), single, atol=1e-5)
+    # float32 log-probs of up to ~10 nats, summed in another order by other batch shapes:
+    # rounding is relative (measured 1.2e-5 on 8.09 nats for jamba), hence rtol too.
+    np.testing.assert_allclose(batched, single, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(_drops(stacked), single, atol=1e-5, rtol=1e-5)
     assert stacked.extra["ablation"]["layers_per_replay"] == 3
 
 
