@@ -78,3 +78,30 @@ def test_alibi_biases_replay_when_the_batch_equals_the_head_count(model_type: st
         lm, task, RunConfig(batch_size=4, vulnerability=VulnerabilityConfig(seeds=(0, 1, 2)))
     ).vulnerability
     assert v["path"] == "replay", v["fallback_reason"]
+
+
+@pytest.mark.parametrize("method", ["ablation", "tracing"])
+def test_out_of_memory_in_replay_halves_the_batch_and_keeps_replay(
+    method, small_task, monkeypatch
+) -> None:
+    section = {"ablation": "ablation", "tracing": "causal_tracing"}[method]
+    cfg = RunConfig(batch_size=6, methods=("lens", method))
+    plain = trace(tiny("llama"), small_task, cfg)
+    real_run = SuffixRunner.run
+
+    def run(self, layer, state):
+        if self.batch > 1:  # replay fits one prompt at a time
+            raise torch.OutOfMemoryError("CUDA out of memory (injected by the test)")
+        return real_run(self, layer, state)
+
+    monkeypatch.setattr(SuffixRunner, "run", run)
+    split = trace(tiny("llama"), small_task, cfg)
+    assert split.extra[section]["path"] == "replay", split.extra[section]["fallback_reason"]
+    stage = split.environment["batching"]["stages"][method]
+    assert stage["size"] == 1 and stage["oom_retries"] >= 1
+    key = {"ablation": "target_logprob_drop", "tracing": "indirect_effect"}[method]
+    a, b = plain.extra[section][key], split.extra[section][key]
+    assert [x is None for x in a] == [x is None for x in b]
+    assert [x for x in a if x is not None] == pytest.approx(
+        [x for x in b if x is not None], abs=1e-5
+    )

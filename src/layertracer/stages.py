@@ -5,14 +5,13 @@ the pure functions of its own module.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from layertracer.engine.batching import Batch, build_batch
-from layertracer.engine.stacked import gather_scan, layers_per_replay
+from layertracer.engine.replay import gather_scan
+from layertracer.engine.stacked import layers_per_replay
 from layertracer.methods.ablation import AblationScan
 from layertracer.methods.ablation import summarize as summarize_ablation
 from layertracer.methods.agreement import agreement_section
@@ -35,7 +34,7 @@ from layertracer.methods.vulnerability.perturb import (
     massive_dims,
     plan_masks,
 )
-from layertracer.methods.vulnerability.scan import ScanState, VulnerabilityScan
+from layertracer.methods.vulnerability.scan import VulnerabilityScan
 from layertracer.methods.vulnerability.scan import summarize as summarize_vulnerability
 from layertracer.methods.vulnerability.state import StateScan, StateStats, state_dims, state_stats
 from layertracer.model.capture import capture_blocks, forward
@@ -92,39 +91,19 @@ def vulnerability(run: Run) -> None:
     total = run.num_batches * (anatomy.num_layers + 1)
     with run.stage("vulnerability", total) as step:
         run.each_batch("vulnerability", lambda batch: scan.add(batch, step))
-    state = _whole_run(run, scan.state)
+    state = gather_scan(scan.state, run.gather, run.world.all_gather)
     results.vulnerability = summarize_vulnerability(state, plan, cfg, massive)
     results.vulnerability["site_layers"] = [bool(d) for d in plan.dims[0]]
     if isinstance(scan, StateScan):
         scan.describe(results.vulnerability)
     for n, row in enumerate(results.prompts):
         row["js_mean"] = state.per_prompt[n].mean(axis=0).tolist()
-    if state.fallback_reason:
+    if state.replay.fallback_reason:
         results.warnings.append(
-            f"suffix replay not exact, used full passes: {state.fallback_reason}"
+            f"suffix replay not exact, used full passes: {state.replay.fallback_reason}"
         )
     if results.vulnerability["warning"]:
         results.warnings.append(results.vulnerability["warning"])
-
-
-def _whole_run(run: Run, state: ScanState) -> ScanState:
-    """The scan of all processes: per-prompt JS gathered and summed in prompt order (never
-    means of means), ``full`` if any process fell back, the largest replay error. The
-    summary then depends only on the per-prompt arrays, not on how prompts were batched."""
-    per_prompt = run.gather(state.per_prompt)
-    paths = run.world.all_gather((state.path, state.fallback_reason, state.replay_max_err))
-    reasons = [reason for _, reason, _ in paths if reason]
-    stack = np.stack([per_prompt[n] for n in sorted(per_prompt)])  # [N, S, L+1]
-    total = stack.sum(axis=0)  # NaN stays NaN: a layer without the site (null in results)
-    return dataclasses.replace(
-        state,
-        js_sum=total,  # [S, L+1]
-        per_prompt=per_prompt,
-        count=len(per_prompt),
-        path="full" if any(path == "full" for path, _, _ in paths) else state.path,
-        fallback_reason=reasons[0] if reasons else None,
-        replay_max_err=max(err for _, _, err in paths),
-    )
 
 
 def _scan_for_site(run: Run) -> tuple[VulnerabilityScan | StateScan, MaskPlan, list[int]]:
@@ -187,9 +166,9 @@ def ablation(run: Run) -> None:
     results.extra["ablation"] = {**summarize_ablation(state), "layers_per_replay": stack}
     for n, row in enumerate(results.prompts):
         row["ablation_drop"], row["ablation_correct"] = state.drop[n], state.correct[n]
-    if state.fallback_reason:
+    if state.replay.fallback_reason:
         results.warnings.append(
-            f"ablation: suffix replay not exact, used full passes: {state.fallback_reason}"
+            f"ablation: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
         )
 
 
@@ -219,9 +198,9 @@ def tracing(run: Run) -> None:
     results.extra["causal_tracing"] = {**section, "layers_per_replay": stack}
     for n, row in enumerate(results.prompts):
         row.update(prompt_fields(state, spans, n))
-    if state.fallback_reason:
+    if state.replay.fallback_reason:
         results.warnings.append(
-            f"tracing: suffix replay not exact, used full passes: {state.fallback_reason}"
+            f"tracing: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
         )
 
 

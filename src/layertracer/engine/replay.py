@@ -4,18 +4,22 @@ A clean forward captures every block's call arguments; replay calls the blocks d
 reusing all captured arguments but the residual one. Several edited copies (seeds) are
 stacked on the batch dimension: the captured tensors that are batch-major (found at
 discovery by doubling the batch, ``Anatomy.batch_major``) are repeated, shared ones stay.
-The hooked full pass is the fallback and baseline.
+The hooked full pass is the fallback and baseline; :class:`ReplayPath` is the one rule
+that decides between them, for every method (docs/method.md#replay).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+from layertracer.engine.batch_size import OOM_ERRORS
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import (
     BlockCapture,
@@ -25,6 +29,7 @@ from layertracer.model.capture import (
     hooks_removed,
     with_slot,
 )
+from layertracer.model.lens import gather_rows, lens_logprobs
 
 
 def _repeat(value: object, rule: _BatchMajor, factor: int, path: tuple = ()) -> object:
@@ -125,3 +130,106 @@ def full_pass(
             keep=torch.zeros(1, dtype=torch.long, device=input_ids.device),
         )
     return final[-1]
+
+
+def replay_tolerance(dtype: torch.dtype) -> float:
+    """Max ``|Δ log-prob|`` a clean replay may differ from the clean output by."""
+    return 1e-4 if dtype in (torch.float32, torch.float64) else 2e-2
+
+
+def _stacked(tensor: torch.Tensor, factor: int) -> torch.Tensor:
+    """``factor`` copies of ``tensor`` on the batch dimension. ``[B, ...] -> [F·B, ...]``"""
+    return tensor.repeat(factor, *([1] * (tensor.dim() - 1)))
+
+
+@dataclass
+class ReplayPath:
+    """Which path a scan computes with, and why: the one exactness rule of every method.
+
+    Each batch first replays its clean layer-0 state (stacked like the scan's copies) and
+    compares the final log-probs with the clean output. While that holds (within
+    :func:`replay_tolerance`), the scan uses suffix replay; the first mismatch, or a replay
+    that raises, switches this and every later batch to hooked full passes and records why.
+    An out-of-memory error is never a mismatch: it propagates, so that the batch is halved
+    and retried (:class:`layertracer.engine.batch_size.BatchSizer`) and replay is kept.
+
+    Attributes:
+        path: ``replay``, ``full`` (hooked full passes) or ``cache-step`` (the state site).
+        fallback_reason: Why replay was abandoned, if it was.
+        max_err: Largest ``|Δ log-prob|`` of a clean replay (or cache step) seen.
+    """
+
+    path: str = "replay"
+    fallback_reason: str | None = None
+    max_err: float = 0.0
+
+    @classmethod
+    def start(cls, replay: bool) -> ReplayPath:
+        """The path a scan starts on: ``replay`` unless replay was switched off."""
+        return cls("replay" if replay else "full")
+
+    def runner(
+        self, anatomy: Anatomy, capture: BlockCapture, clean: torch.Tensor, last: torch.Tensor,
+        factor: int = 1,
+    ) -> SuffixRunner | None:  # fmt: skip
+        """The suffix runner of a captured batch if replay is in use and still exact.
+
+        Args:
+            anatomy: The model's parts.
+            capture: The clean forward's capture (with the blocks' call arguments).
+            clean: The clean output's log-probs at the rows ``last``. ``[B, V]``
+            last: Each row's last real position. ``[B]``
+            factor: Copies stacked on the batch by the scan (seeds, layers, noisy copies).
+
+        Raises:
+            torch.OutOfMemoryError: The check ran out of memory (halve the batch).
+        """
+        if self.path != "replay":
+            return None
+        runner = SuffixRunner(anatomy, capture)
+        state0 = capture.states()[0]
+        try:
+            final = runner.run(0, _stacked(state0, factor))
+            replayed = lens_logprobs(anatomy, gather_rows(final, last.repeat(factor)))
+            err = float((replayed - _stacked(clean, factor)).abs().max())
+        except OOM_ERRORS:
+            raise  # the batch is halved and retried, not a mismatch
+        except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+            err, reason = float("inf"), f"replay raised {type(exc).__name__}: {exc}"
+        else:
+            reason = f"clean replay differs from the clean output by {err:.3g}"
+        self.max_err = max(self.max_err, err)
+        if err <= replay_tolerance(state0.dtype):
+            return runner
+        self.path, self.fallback_reason = "full", reason
+        return None
+
+    def section(self) -> dict:
+        """The keys every method's results section records about its path."""
+        return {
+            "path": self.path,
+            "replay_max_abs_err": self.max_err,
+            "fallback_reason": self.fallback_reason,
+        }
+
+    @classmethod
+    def merged(cls, parts: Sequence[ReplayPath]) -> ReplayPath:
+        """The path of several processes: ``full`` if any fell back, the first reason, the
+        largest error (``cache-step`` stays as it is)."""
+        reasons = [p.fallback_reason for p in parts if p.fallback_reason]
+        path = "full" if any(p.path == "full" for p in parts) else parts[0].path
+        return cls(path, reasons[0] if reasons else None, max(p.max_err for p in parts))
+
+
+S = TypeVar("S")
+
+
+def gather_scan(state: S, gather: Callable[[dict], dict], all_gather: Callable) -> S:
+    """A scan state of the whole run: every per-prompt ``dict`` field gathered from all
+    processes and its ``replay`` path merged (:meth:`ReplayPath.merged`)."""
+    fields = {
+        f.name: gather(getattr(state, f.name))
+        for f in dataclasses.fields(state)
+        if isinstance(getattr(state, f.name), dict)
+    }
+    return dataclasses.replace(state, **fields, replay=ReplayPath.merged(all_gather(state.replay)))

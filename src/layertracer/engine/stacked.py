@@ -8,25 +8,17 @@ the copies, which fills a GPU far better. Until a copy reaches its start layer i
 carry the *unedited* state of their own run (captured beforehand, so nothing changes); the
 block outputs computed for those rows are discarded. That waste is why a CPU, where a
 bigger batch is not faster, replays one layer at a time (``layers_per_replay``).
-
-Also the two helpers these scans share with the vulnerability scan's pattern: the clean
-replay check (:func:`replay_error`) and gathering a scan's per-prompt state from every
-process (:func:`gather_scan`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import torch
 
 from layertracer.engine.replay import SuffixRunner
-from layertracer.model.lens import gather_rows, lens_logprobs
 
 TOKEN_BUDGET = 2**16  # rows × sequence length of one stacked replay
-S = TypeVar("S")
 
 
 def replay_from(
@@ -109,38 +101,3 @@ def layers_per_replay(setting: int | None, device: torch.device, num_layers: int
 def items_per_replay(rows: int, length: int) -> int:
     """How many copies of ``rows`` sequences of ``length`` tokens fit the token budget."""
     return max(1, TOKEN_BUDGET // max(1, rows * length))
-
-
-def replay_error(
-    anatomy: object, runner: SuffixRunner, state0: torch.Tensor, clean: torch.Tensor,
-    last: torch.Tensor,
-) -> tuple[float, str]:  # fmt: skip
-    """Max ``|Δ log-prob|`` between replaying the clean layer-0 state (possibly stacked)
-    and the clean output ``clean`` ``[F·B, V]`` at rows ``last`` ``[F·B]``, and a reason
-    to record if it is too large (``inf`` when the replay raises)."""
-    try:
-        final = runner.run(0, state0)
-        err = float((lens_logprobs(anatomy, gather_rows(final, last)) - clean).abs().max())
-    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
-        return float("inf"), f"replay raised {type(exc).__name__}: {exc}"
-    return err, f"clean replay differs from the clean output by {err:.3g}"
-
-
-def gather_scan(state: S, gather: Callable[[dict], dict], all_gather: Callable) -> S:
-    """A scan state of the whole run: every per-prompt ``dict`` field gathered from all
-    processes, ``path`` ``full`` if any process fell back, the first fallback reason and the
-    largest replay error."""
-    paths = all_gather((state.path, state.fallback_reason, state.replay_max_err))
-    reasons = [reason for _, reason, _ in paths if reason]
-    fields = {
-        f.name: gather(getattr(state, f.name))
-        for f in dataclasses.fields(state)
-        if isinstance(getattr(state, f.name), dict)
-    }
-    return dataclasses.replace(
-        state,
-        **fields,
-        path="full" if any(path == "full" for path, _, _ in paths) else state.path,
-        fallback_reason=reasons[0] if reasons else None,
-        replay_max_err=max(err for _, _, err in paths),
-    )

@@ -23,9 +23,8 @@ from torch import nn
 
 from layertracer.config import AblationConfig
 from layertracer.engine.batching import Batch
-from layertracer.engine.replay import SuffixRunner, full_pass
-from layertracer.engine.stacked import groups, items_per_replay, replay_error, replay_from
-from layertracer.methods.vulnerability.scan import replay_tolerance
+from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.stacked import groups, items_per_replay, replay_from
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.model.lens import gather_rows, lens_each, lens_logprobs
@@ -41,18 +40,14 @@ class AblationState:
         correct: Per prompt, whether the ablated top-1 is the target. ``{n: [L+1]}``
         clean_logprob: Per prompt, clean target log-prob.
         clean_correct: Per prompt, whether the clean top-1 is the target.
-        path: ``replay`` or ``full`` (the path now in use).
-        fallback_reason: Why replay was abandoned, if it was.
-        replay_max_err: Largest ``|Δ log-prob|`` of a clean replay seen.
+        replay: The path in use, and why replay was abandoned if it was.
     """
 
     drop: dict[int, list[float | None]] = field(default_factory=dict)
     correct: dict[int, list[bool | None]] = field(default_factory=dict)
     clean_logprob: dict[int, float] = field(default_factory=dict)
     clean_correct: dict[int, bool] = field(default_factory=dict)
-    path: str = "replay"
-    fallback_reason: str | None = None
-    replay_max_err: float = 0.0
+    replay: ReplayPath = field(default_factory=ReplayPath)
 
 
 class AblationScan:
@@ -63,21 +58,19 @@ class AblationScan:
     ) -> None:
         self.model, self.anatomy, self.cfg = model, anatomy, cfg
         self.stack = layers_per_replay
-        self.state = AblationState(path="replay" if cfg.replay else "full")
+        self.state = AblationState(replay=ReplayPath.start(cfg.replay))
 
     def add(self, batch: Batch, on_layer: Callable[[], None] = lambda: None) -> None:
         """Ablates every block for one batch, calling ``on_layer()`` after each layer."""
         anatomy, L = self.anatomy, self.anatomy.num_layers
-        replay = self.state.path == "replay"
+        replay = self.state.replay.path == "replay"
         with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=replay) as cap:
             forward(self.model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
         states = cap.states()  # L+1 x [B, T, d]
         clean = lens_logprobs(anatomy, gather_rows(states[-1], batch.last))  # [B, V]
         per_group = items_per_replay(batch.size, batch.input_ids.shape[1])
         plan = groups([(i, 0) for i in range(1, L + 1)], self.stack, per_group)
-        runner = SuffixRunner(anatomy, cap) if replay else None
-        if runner is not None and not self._replay_exact(runner, states[0], clean, batch, plan):
-            runner = None
+        runner = self.state.replay.runner(anatomy, cap, clean, batch.last, len(plan[0]))
         goal = batch.targets[:, None]  # [B, 1]
         logprob = torch.full((batch.size, L + 1), float("nan"))  # [B, L+1]
         top1_ok = torch.zeros((batch.size, L + 1), dtype=torch.bool)
@@ -119,23 +112,6 @@ class AblationScan:
             )
         return torch.cat(finals)
 
-    def _replay_exact(
-        self, runner: SuffixRunner, state0: torch.Tensor, clean: torch.Tensor, batch: Batch,
-        plan: list[list[tuple[int, int]]],
-    ) -> bool:  # fmt: skip
-        """Replays the clean layer-0 state, stacked like the first group of ``plan``; on a
-        mismatch switches to full passes."""
-        factor = len(plan[0])
-        err, reason = replay_error(
-            self.anatomy, runner, state0.repeat(factor, 1, 1), clean.repeat(factor, 1),
-            batch.last.repeat(factor),
-        )  # fmt: skip
-        self.state.replay_max_err = max(self.state.replay_max_err, err)
-        if err <= replay_tolerance(state0.dtype):
-            return True
-        self.state.path, self.state.fallback_reason = "full", reason
-        return False
-
 
 def summarize(state: AblationState) -> dict:
     """The ``ablation`` section from the (gathered) per-prompt values of a scan.
@@ -163,7 +139,5 @@ def summarize(state: AblationState) -> dict:
         "critical_layer": 1 + int(np.argmax(mean_drop)),
         "prompts": len(order),
         "definition": "block i skipped (output = input); drop = clean − ablated, last token",
-        "path": state.path,
-        "replay_max_abs_err": state.replay_max_err,
-        "fallback_reason": state.fallback_reason,
+        **state.replay.section(),
     }

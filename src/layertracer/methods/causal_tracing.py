@@ -28,10 +28,9 @@ from torch import nn
 
 from layertracer.config import TracingConfig
 from layertracer.engine.batching import Batch
-from layertracer.engine.replay import SuffixRunner, full_pass
-from layertracer.engine.stacked import groups, items_per_replay, replay_error, replay_from
+from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.stacked import groups, items_per_replay, replay_from
 from layertracer.methods.subjects import Span, aligned_map
-from layertracer.methods.vulnerability.scan import replay_tolerance
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import capture_blocks, edit_state, forward
 from layertracer.model.lens import gather_rows, lens_each, lens_logprobs
@@ -49,18 +48,14 @@ class TracingState:
         p_clean: Per prompt, clean target probability.
         p_corrupted: Per prompt, corrupted target probability (mean over copies).
         maps: Per mapped prompt, indirect effect per position and layer. ``{n: [T][L+1]}``
-        path: ``replay`` or ``full`` (the path now in use).
-        fallback_reason: Why replay was abandoned, if it was.
-        replay_max_err: Largest ``|Δ log-prob|`` of a clean replay seen.
+        replay: The path in use, and why replay was abandoned if it was.
     """
 
     effect: dict[int, list[float]] = field(default_factory=dict)
     p_clean: dict[int, float] = field(default_factory=dict)
     p_corrupted: dict[int, float] = field(default_factory=dict)
     maps: dict[int, list[list[float]]] = field(default_factory=dict)
-    path: str = "replay"
-    fallback_reason: str | None = None
-    replay_max_err: float = 0.0
+    replay: ReplayPath = field(default_factory=ReplayPath)
 
 
 @dataclass
@@ -84,7 +79,7 @@ class TracingScan:
     ) -> None:  # fmt: skip
         self.model, self.anatomy, self.cfg, self.scale = model, anatomy, cfg, scale
         self.spans, self.stack, self.copies = spans, layers_per_replay, cfg.copies
-        self.state = TracingState(path="replay" if cfg.replay else "full")
+        self.state = TracingState(replay=ReplayPath.start(cfg.replay))
 
     def add(
         self, batch: Batch, on_layer: Callable[[], None] = lambda: None, full_map: bool = False
@@ -122,7 +117,7 @@ class TracingScan:
 
     def _corrupt(self, batch: Batch) -> _Corrupted:
         """The clean capture, the noise, and the corrupted run of one batch."""
-        replay = self.state.path == "replay"
+        replay = self.state.replay.path == "replay"
         with capture_blocks(self.anatomy.blocks, self.anatomy.slot, keep_inputs=replay) as cap:
             forward(self.model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
         states = cap.states()
@@ -130,9 +125,7 @@ class TracingScan:
         for row, n in enumerate(batch.index):
             self.state.p_clean[n] = float(clean[row, batch.targets[row]].exp())
         noise = self._noise(batch, states[0])
-        runner = SuffixRunner(self.anatomy, cap) if replay else None
-        if runner is not None and not self._replay_exact(runner, states[0], clean, batch):
-            runner = None
+        runner = self.state.replay.runner(self.anatomy, cap, clean, batch.last, self.copies)
         corrupted = None
         if runner is not None:
             corrupted = [states[0].repeat(self.copies, 1, 1) + noise]
@@ -223,21 +216,6 @@ class TracingScan:
         with edit_state(self.anatomy.blocks, self.anatomy.slot, 0, lambda x: x + noise):
             return full_pass(self.model, self.anatomy, ids, mask, layer, edit)
 
-    def _replay_exact(
-        self, runner: SuffixRunner, state0: torch.Tensor, clean: torch.Tensor, batch: Batch
-    ) -> bool:
-        """Replays the clean layer-0 state, copy-stacked; on a mismatch switches to full
-        passes."""
-        c = self.copies
-        err, reason = replay_error(
-            self.anatomy, runner, state0.repeat(c, 1, 1), clean.repeat(c, 1), batch.last.repeat(c)
-        )
-        self.state.replay_max_err = max(self.state.replay_max_err, err)
-        if err <= replay_tolerance(state0.dtype):
-            return True
-        self.state.path, self.state.fallback_reason = "full", reason
-        return False
-
 
 def select_rows(batch: Batch, rows: list[int]) -> Batch:
     """The batch of rows ``rows`` only (same width)."""
@@ -281,9 +259,7 @@ def summarize(state: TracingState, spans: dict[int, Span], cfg: TracingConfig, s
         "subject_found": sum(spans[n].found for n in order),
         "map_prompts": cfg.map_prompts,
         "map": aligned_map(state.maps, spans) if state.maps else None,
-        "path": state.path,
-        "replay_max_abs_err": state.replay_max_err,
-        "fallback_reason": state.fallback_reason,
+        **state.replay.section(),
     }
 
 
