@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from layertracer import RunConfig, trace
-from layertracer.config import IMPLEMENTED_METHODS, TracingConfig
+from layertracer.config import ALL_METHODS, TracingConfig
 from layertracer.model.load import load_model
 from layertracer.results import Results, atomic_write
 from layertracer.tasks import list_suites
@@ -146,7 +146,7 @@ def main() -> None:
         for task in tasks:
             cfg = RunConfig(
                 model=spec, task=task, max_prompts=args.max_prompts,
-                batch_size=args.batch_size, methods=IMPLEMENTED_METHODS,
+                batch_size=args.batch_size, methods=ALL_METHODS,
                 tracing=TracingConfig(map_prompts=0),  # the table needs no position map
             )  # fmt: skip
             start = time.perf_counter()
@@ -161,7 +161,7 @@ def main() -> None:
                      ("max_prompts", args.max_prompts))
         if v is not None
     )  # fmt: skip
-    payload = {"command": command, "methods": list(IMPLEMENTED_METHODS), "rows": rows}
+    payload = {"command": command, "methods": list(ALL_METHODS), "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, json.dumps(payload, indent=1) + "\n")
     atomic_write(args.out.with_suffix(".md"), markdown(rows, command))

@@ -1,7 +1,7 @@
 """Every must-pass type × every vulnerability site it offers: the scan path, replay vs
 hooked full passes (max |Δ JS|), the replay / cache-step error, and finiteness.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python scripts/sites_sweep.py [--types llama,mamba]
+    OMP_NUM_THREADS=1 python scripts/sites_sweep.py [--types llama,mamba]
 
 One line per (type, site); the state site has no full-pass twin (its path is the cache
 step, checked against the model's own full forward).
@@ -18,9 +18,9 @@ from layertracer.config import SITES
 from layertracer.errors import LayerTracerError
 from layertracer.model.anatomy import discover
 from layertracer.model.sites import block_sites
+from layertracer.model.tiny import MUST_PASS
+from layertracer.model.tiny import checking_model as tiny
 from layertracer.tasks import load_task
-from tests.conftest import tiny
-from tests.test_architectures import MUST_PASS
 
 
 def scan(lm: object, task: object, site: str, replay: bool) -> tuple[np.ndarray, str, float] | str:

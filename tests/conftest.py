@@ -14,17 +14,9 @@ import functools
 
 import pytest
 
-from layertracer.model.load import LoadedModel, wrap
-from layertracer.model.tiny.build import build_tiny
+from layertracer.model.load import LoadedModel
+from layertracer.model.tiny import checking_model
 from layertracer.tasks import Task, TaskItem, load_task
-
-# Output transforms hide under near-zero logits with default tiny configs; these make a
-# missing transform show (ARCHITECTURES.md: identity is off by nats then).
-TRANSFORM_OVERRIDES = {
-    "gemma2": {"final_logit_softcapping": 2.0},
-    "granite": {"logits_scaling": 4.0},
-    "cohere": {"logit_scale": 4.0},
-}
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -43,9 +35,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, s
 @functools.cache
 def tiny(model_type: str, seed: int = 0) -> LoadedModel:
     """A cached tiny random model with a large init so output transforms matter."""
-    overrides = {"initializer_range": 0.2, **TRANSFORM_OVERRIDES.get(model_type, {})}
-    model, tokenizer = build_tiny(model_type, seed=seed, overrides=overrides)
-    return wrap(model, tokenizer, f"tiny:{model_type}")
+    return checking_model(model_type, seed)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from layertracer import RunConfig, trace
-from layertracer.config import IMPLEMENTED_METHODS, AgreementConfig, parse_methods
+from layertracer.config import ALL_METHODS, AgreementConfig, parse_methods
 from layertracer.methods.agreement import (
     CRITERIA,
     agreement_section,
@@ -128,14 +128,14 @@ def test_cka_criterion_is_one_minus_delta_and_resampled_from_grams() -> None:
 
 def test_agreement_runs_last() -> None:
     assert list(STAGES)[-1] == "agreement"
-    assert parse_methods("all") == IMPLEMENTED_METHODS
+    assert parse_methods("all") == ALL_METHODS
     order = ("lens", "particles", "vulnerability", "cka", "ablation", "tracing", "agreement")
-    assert list(IMPLEMENTED_METHODS) == [m for m in order if m in IMPLEMENTED_METHODS]
+    assert list(ALL_METHODS) == [m for m in order if m in ALL_METHODS]
 
 
 @pytest.mark.parametrize("model_type", ["llama", "mamba", "jamba"])
 def test_every_method_runs_on_tiny_models(small_task, model_type: str) -> None:
-    cfg = RunConfig(batch_size=4, methods=IMPLEMENTED_METHODS, agreement=AgreementConfig(50))
+    cfg = RunConfig(batch_size=4, methods=ALL_METHODS, agreement=AgreementConfig(50))
     data = trace(tiny(model_type), small_task, cfg).to_dict()
     L = data["model"]["num_layers"]
     cka = data["cka"]

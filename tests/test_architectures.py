@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
+from layertracer.model.tiny import MUST_PASS
 from tests.conftest import tiny
-
-MUST_PASS = [
-    "llama", "gpt2", "gpt_neox", "phi3", "gemma2", "gemma3_text", "cohere", "granite", "qwen2",
-    "qwen3", "qwen3_moe", "mixtral", "olmo2", "mamba", "mamba2", "falcon_mamba", "jamba",
-    "bamba", "zamba2", "falcon_h1", "qwen3_next", "qwen3_5", "lfm2", "recurrent_gemma", "rwkv",
-]  # fmt: skip
 
 
 @pytest.mark.parametrize("model_type", MUST_PASS)

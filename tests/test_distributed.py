@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from layertracer.engine.distributed import World, rank_device
-from layertracer.methods.vulnerability.perturb import ActivationStats
+from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import discover
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.run import Run
@@ -96,19 +96,20 @@ def test_ranks_share_the_batches_of_one_process_exactly_once(small_task, size: i
 
 
 @torch.inference_mode()
-def test_stats_added_on_devices_and_merged_equal_one_update(small_task) -> None:
+def test_stats_of_two_parts_merged_equal_one_set_of_both(small_task) -> None:
     lm = tiny("llama")
     anatomy = discover(lm.model, lm.tokenizer)
     halves = [small_task.items[:3], small_task.items[3:]]
-    whole, parts = ActivationStats(), []
+    whole, parts = ActivationStats(), []  # whole: one set over both halves
     for items in halves:
         enc = lm.tokenizer([it.prompt for it in items], return_tensors="pt", padding=True)
         with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
             forward(lm.model, enc["input_ids"], enc["attention_mask"])
-        whole.update(cap.states(), enc["attention_mask"])
+        whole.add(cap.states(), enc["attention_mask"])
         part = ActivationStats()
         part.add(cap.states(), enc["attention_mask"])
         parts.append(part.finish())
+    whole.finish()
     merged = ActivationStats().merge(parts[0]).merge(parts[1])
     assert merged.count == whole.count
     for got, want in ((merged.mean(), whole.mean()), (merged.std(), whole.std())):

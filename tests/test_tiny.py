@@ -10,15 +10,10 @@ import pytest
 import torch
 
 from layertracer.errors import ModelError
+from layertracer.model.tiny import MUST_PASS
 from layertracer.model.tiny.build import build_tiny, causal_lm_types, tiny_tokenizer
 from layertracer.model.tiny.shrink import select_layers
 
-MUST_PASS = [
-    "llama", "gpt2", "gpt_neox", "phi3", "gemma2", "gemma3_text", "cohere", "granite",
-    "qwen2", "qwen3", "qwen3_moe", "mixtral", "olmo2", "mamba", "mamba2", "falcon_mamba",
-    "jamba", "bamba", "zamba2", "falcon_h1", "qwen3_next", "qwen3_5", "lfm2",
-    "recurrent_gemma", "rwkv",
-]  # fmt: skip
 PROMPTS = ["The capital of France is", "Two"]
 
 

@@ -10,8 +10,7 @@ Layer convention: a model with ``L`` blocks has ``L+1`` layer states; state 0 is
 embedding output (input of block 1), state ``i`` the residual stream after block ``i``.
 """
 
-__version__ = "0.1.0"
-
+from layertracer._version import __version__
 from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
 from layertracer.errors import LayerTracerError
 from layertracer.model.load import LoadedModel, load_model

@@ -13,14 +13,14 @@ from collections.abc import Callable
 
 import torch
 
-from layertracer import __version__
+from layertracer._version import __version__
 from layertracer.config import RunConfig
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
 from layertracer.engine.distributed import World, rank_device, world_from_env
 from layertracer.errors import FidelityError
 from layertracer.methods.suite_summary import suite_summaries
-from layertracer.methods.vulnerability.perturb import ActivationStats
+from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
 from layertracer.model.capture import capture_blocks, model_logprobs
 from layertracer.model.lens import trajectories

@@ -23,7 +23,7 @@ from layertracer.config import RunConfig
 from layertracer.engine.batch_size import BatchSizer
 from layertracer.engine.batching import Batch, build_batch, plan_batches
 from layertracer.engine.distributed import World
-from layertracer.methods.vulnerability.perturb import ActivationStats
+from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.load import LoadedModel, input_device
 from layertracer.results import Results

@@ -28,17 +28,12 @@ from layertracer.methods.full_target import (
 from layertracer.methods.particles import particles_for
 from layertracer.methods.particles import summarize as summarize_particles
 from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
-from layertracer.methods.vulnerability.perturb import (
-    ActivationStats,
-    MaskPlan,
-    massive_dims,
-    plan_masks,
-)
+from layertracer.methods.vulnerability.perturb import MaskPlan, module_plans, plan_masks
 from layertracer.methods.vulnerability.scan import VulnerabilityScan
 from layertracer.methods.vulnerability.scan import summarize as summarize_vulnerability
 from layertracer.methods.vulnerability.state import StateScan, StateStats, state_dims, state_stats
+from layertracer.methods.vulnerability.stats import ActivationStats, massive_dims, module_stats
 from layertracer.model.capture import capture_blocks, forward
-from layertracer.model.sites import module_plans, module_stats
 from layertracer.run import Run
 
 

@@ -13,7 +13,6 @@ PROTECT = ("none", "auto")
 SITES = ("residual", "mixer", "mlp", "state")
 ALL_METHODS = ("lens", "particles", "vulnerability", "cka", "ablation", "tracing", "agreement")
 DEFAULT_METHODS = ("lens", "particles", "vulnerability")
-IMPLEMENTED_METHODS = ALL_METHODS  # every method of DESIGN §1 is implemented
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")
 SENSITIVITY_DELTAS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08)

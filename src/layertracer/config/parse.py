@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layertracer.config.checks import ALL_METHODS, IMPLEMENTED_METHODS, check, choice
+from layertracer.config.checks import ALL_METHODS, check, choice
 from layertracer.errors import ConfigError
 
 
@@ -25,7 +25,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
     """
     names = [t.strip() for t in text.split(",") if t.strip()]
     if "all" in names:
-        return IMPLEMENTED_METHODS
+        return ALL_METHODS
     check(bool(names), "--methods is empty")
     for n in names:
         choice("--methods", n, (*ALL_METHODS, "all"))

@@ -26,11 +26,6 @@ MAX_AUTO_BATCH = 256
 FREE_FRACTION = 0.5  # share of the free GPU memory the estimate may plan for
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is torch's out-of-memory error (CUDA or another accelerator)."""
-    return isinstance(exc, OOM_ERRORS)
-
-
 @dataclass
 class BatchSizer:
     """Runs per-batch work at the largest size that fits, halving on out-of-memory.

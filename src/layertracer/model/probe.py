@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from layertracer.errors import AnatomyError, first_line
-from layertracer.model.capture import first_tensor, forward, hooks_removed
+from layertracer.model.capture import capture_blocks, first_tensor, forward, hooks_removed
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Italy is"
 MAX_CHAIN = 8  # modules between the last block and the head, at most
@@ -190,8 +190,6 @@ def _block_calls(
     model: nn.Module, tokenizer: object, blocks: list[nn.Module], slot: object, size: int
 ) -> list[tuple[tuple, dict]]:
     """The blocks' call arguments for a right-padded batch of ``size`` probe sentences."""
-    from layertracer.model.capture import capture_blocks  # a cycle at import time otherwise
-
     texts = [PROBE_TEXT[: len(PROBE_TEXT) - 7 * i] for i in range(size)]  # unequal lengths
     enc = tokenizer(texts, return_tensors="pt", padding=True)
     device = next(model.parameters()).device

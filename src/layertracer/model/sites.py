@@ -18,27 +18,17 @@ and blocks without the site are ``None`` in every per-layer array.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from layertracer.config import SITES, VulnerabilityConfig
-from layertracer.engine.batching import Batch
+from layertracer.config import SITES
 from layertracer.errors import ConfigError
-from layertracer.methods.vulnerability.perturb import (
-    ActivationStats,
-    MaskPlan,
-    massive_dims,
-    plan_masks,
-)
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import first_tensor, forward, hooks_removed
 from layertracer.model.layer_types import FEED_FORWARD_PATTERN, module_kind
 from layertracer.model.load import LoadedModel
-
-MODULE_SITES = ("mixer", "mlp")
 
 
 @dataclass(frozen=True)
@@ -184,49 +174,3 @@ def block_sites(model: nn.Module, anatomy: Anatomy, tokenizer: object) -> list[l
     """Per block (``L`` entries), the sites it offers, in :data:`SITES` order."""
     maps = [site_map(model, anatomy, tokenizer, site) for site in SITES]
     return [[m.site for m in maps if m.available[i]] for i in range(1, anatomy.num_layers + 1)]
-
-
-def module_stats(
-    model: nn.Module, sites: SiteMap, batches: Iterable[Batch], d: int
-) -> list[ActivationStats]:
-    """Clean statistics of the site modules' outputs over the run's real tokens: one
-    :class:`ActivationStats` per module slot ``m`` (the ``m``-th site module of a layer;
-    layers without one count as zeros there and are never used)."""
-    slots = max(len(ms) for ms in sites.modules)
-    stats = [ActivationStats() for _ in range(slots)]
-    where = {id(m): (i, k) for i, ms in enumerate(sites.modules) for k, m in enumerate(ms)}
-    outs: dict[tuple[int, int], torch.Tensor] = {}
-
-    def keep(module: nn.Module, _args: tuple, out: object) -> None:
-        outs[where[id(module)]] = first_tensor(out)
-
-    for batch in batches:
-        outs.clear()
-        with hooks_removed() as handles:
-            for ms in sites.modules:
-                handles.extend(module.register_forward_hook(keep) for module in ms)
-            forward(model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
-        zeros = torch.zeros(*batch.input_ids.shape, d, device=batch.input_ids.device)
-        for k, st in enumerate(stats):
-            st.update(
-                [outs.get((i, k), zeros) for i in range(len(sites.modules))], batch.attention_mask
-            )
-    return stats
-
-
-def module_plans(
-    cfg: VulnerabilityConfig, sites: SiteMap, stats: list[ActivationStats], d: int
-) -> tuple[list[MaskPlan], list[int]]:
-    """One mask plan per module slot (same dims, that slot's statistics; no dims at layers
-    without the site) and the site's massive channels (over the layers that have it)."""
-    layers = sites.layers
-    massive = sorted(
-        {c for st in stats for c in massive_dims(st.mean_abs()[layers], cfg.massive_ratio)}
-    )
-    L = len(sites.available) - 1
-    plans = []
-    for st in stats:
-        plan = plan_masks(cfg, st, L, d, massive)
-        dims = [[ds if sites.available[i] else [] for i, ds in enumerate(per)] for per in plan.dims]
-        plans.append(replace(plan, dims=dims))
-    return plans, massive

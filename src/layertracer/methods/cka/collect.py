@@ -24,8 +24,6 @@ from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.model.lens import gather_rows
 
-FORMS = ("auto", "gram", "features")
-
 
 def representation(
     states: list[torch.Tensor], mask: torch.Tensor, last: torch.Tensor, kind: str

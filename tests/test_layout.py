@@ -1,0 +1,81 @@
+"""The package layout draws the architecture: every import runs downwards.
+
+Layers, bottom to top: errors and the version; config; the model and the task inputs; the
+engine that runs the model; the methods; the results; a run's stages and the pipeline; the
+report and the command line; the package root. A module may import its own subpackage
+and anything below it, never a layer above it nor a sibling of its own layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import layertracer
+
+ROOT = Path(layertracer.__file__).parent
+LAYERS = [
+    {"_version", "errors"},
+    {"config"},
+    {"model", "tasks"},
+    {"engine"},
+    {"methods"},
+    {"results"},
+    {"run"},
+    {"stages"},
+    {"pipeline"},
+    {"report"},
+    {"cli"},
+    {"__init__", "__main__"},
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def _unit(path: Path) -> str:
+    """The top-level unit of a module: its subpackage, or the module's own name."""
+    return path.relative_to(ROOT).parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    """The top-level layertracer units that a module imports (at any depth in its code)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            if parts[0] == "layertracer":
+                names = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
+                found.update(names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "layertracer" and len(parts) > 1:
+                    found.add(parts[1])
+    return found
+
+
+MODULES = sorted(ROOT.rglob("*.py"))
+
+
+def test_every_unit_has_a_layer() -> None:
+    units = {_unit(p) for p in MODULES}
+    assert units <= set(RANK), f"put {sorted(units - set(RANK))} into a layer"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_run_downwards(path: Path) -> None:
+    unit = _unit(path)
+    for target in _imports(path) - {unit}:
+        assert target in RANK, f"{path.name} imports an unknown unit {target!r}"
+        assert RANK[target] < RANK[unit], (
+            f"{path.relative_to(ROOT)} ({unit}, layer {RANK[unit]}) imports {target} "
+            f"(layer {RANK[target]}): imports must run downwards"
+        )
+
+
+def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("from layertracer.methods.metrics import spearman\n")
+    assert _imports(module) == {"methods"}
+    assert RANK["methods"] > RANK["model"]  # so model/bad.py would fail the test above
