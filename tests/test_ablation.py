@@ -70,7 +70,7 @@ def test_skipping_a_block_equals_zeroing_its_output_projections(small_task) -> N
 @pytest.mark.parametrize("model_type", ["llama", "mamba", "jamba"])
 def test_runs_through_trace_with_the_section_of_design_2(model_type: str, small_task) -> None:
     results = _ablate(tiny(model_type), small_task)
-    a, L = results.extra["ablation"], results.model["num_layers"]
+    a, L = results.ablation, results.model["num_layers"]
     assert len(a["target_logprob_drop"]) == len(a["accuracy_drop"]) == L + 1
     assert a["target_logprob_drop"][0] is None and a["accuracy_drop"][0] is None
     assert a["path"] == "replay" and a["replay_max_abs_err"] < 1e-4
@@ -94,19 +94,19 @@ def test_batch_equals_one_by_one_and_stacking_changes_nothing(model_type, small_
     # rounding is relative (measured 1.2e-5 on 8.09 nats for jamba), hence rtol too.
     np.testing.assert_allclose(batched, single, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(_drops(stacked), single, atol=1e-5, rtol=1e-5)
-    assert stacked.extra["ablation"]["layers_per_replay"] == 3
+    assert stacked.ablation["layers_per_replay"] == 3
 
 
 def test_full_passes_give_the_same_drops_and_say_so(monkeypatch, small_task) -> None:
     lm = tiny("mamba")
     replay = _drops(_ablate(lm, small_task))
     full = _ablate(lm, small_task, ablation=AblationConfig(replay=False))
-    assert full.extra["ablation"]["path"] == "full"
+    assert full.ablation["path"] == "full"
     np.testing.assert_allclose(_drops(full), replay, atol=1e-5)
     original = SuffixRunner.run
     monkeypatch.setattr(SuffixRunner, "run", lambda self, i, s: original(self, i, s) + 0.05)
     fallback = _ablate(lm, small_task)
-    assert fallback.extra["ablation"]["path"] == "full"
-    assert "replay" in fallback.extra["ablation"]["fallback_reason"]
+    assert fallback.ablation["path"] == "full"
+    assert "replay" in fallback.ablation["fallback_reason"]
     assert any(w.startswith("ablation: suffix replay not exact") for w in fallback.warnings)
     np.testing.assert_allclose(_drops(fallback), replay, atol=1e-5)

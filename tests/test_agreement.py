@@ -17,8 +17,9 @@ from layertracer.methods.agreement import (
     cka_criterion,
     compare,
     compare_rows,
+    lens_slope,
     measure,
-    per_prompt_values,
+    particle_onehot,
     prompt_criterion,
     resample_weights,
 )
@@ -43,18 +44,14 @@ def test_resample_weights_count_draws_with_replacement() -> None:
     assert (weights.max(1) > 1).any()  # repeats happen
 
 
-def test_per_prompt_values_from_rows() -> None:
-    rows = [
-        {"target_prob": [0.0, 0.1, 0.5], "particle_layer": 2, "js_mean": [0.3, 0.2, 0.1]},
-        {"target_prob": [0.0, 0.4, 0.4], "particle_layer": None, "js_mean": [0.1, 0.2, 0.3]},
-    ]
-    values = per_prompt_values(rows, has_particles=True)
-    assert list(values) == ["particles", "lens_slope", "js"]  # no ablation/tracing rows
-    np.testing.assert_allclose(values["particles"], [[math.nan, 0, 1], [math.nan, 0, 0]])
-    np.testing.assert_allclose(values["lens_slope"], [[math.nan, 0.1, 0.4], [math.nan, 0.4, 0]])
-    twice_second = prompt_criterion(values["js"])(np.array([[0.0, 2.0]]))
+def test_particle_onehot_and_lens_slope() -> None:
+    onehot = particle_onehot([2, None], 3)
+    np.testing.assert_allclose(onehot, [[math.nan, 0, 1], [math.nan, 0, 0]])
+    slope = lens_slope(np.array([[0.0, 0.1, 0.5], [0.0, 0.4, 0.4]]))
+    np.testing.assert_allclose(slope, [[math.nan, 0.1, 0.4], [math.nan, 0.4, 0]])
+    js = np.array([[0.3, 0.2, 0.1], [0.1, 0.2, 0.3]])
+    twice_second = prompt_criterion(js)(np.array([[0.0, 2.0]]))
     np.testing.assert_allclose(twice_second, [[0.1, 0.2, 0.3]])
-    assert "particles" not in per_prompt_values(rows, has_particles=False)
 
 
 def test_compare_drops_null_layers() -> None:
@@ -200,7 +197,7 @@ def test_cli_rejects_a_bad_estimator(tmp_path, capsys) -> None:
 
 
 def test_section_without_cka_or_particles() -> None:
-    rows = [{"target_prob": [0.0, 0.1 * n, 0.2, 0.9 - 0.1 * n]} for n in range(5)]
-    section = agreement_section(rows, False, None, None, samples=10, seed=0)
+    probs = np.array([[0.0, 0.1 * n, 0.2, 0.9 - 0.1 * n] for n in range(5)])
+    section = agreement_section({"lens_slope": lens_slope(probs)}, None, None, "biased", 10, 0)
     assert section["criteria"] == ["lens_slope"] and section["pairs"] == []
     assert "cka" not in section["bootstrap"]

@@ -79,7 +79,7 @@ def _plain_effects(lm, prompt: str, row: dict, section: dict) -> tuple[list[floa
 def test_plain_hooks_reproduce_the_effects_and_the_noise_scale(small_task) -> None:
     lm = tiny("llama")
     results = _trace(lm, small_task)
-    section = results.extra["causal_tracing"]
+    section = results.causal_tracing
     values = []
     for item, row in zip(small_task.items, results.prompts, strict=True):
         plain, embedded = _plain_effects(lm, item.prompt, row, section)
@@ -96,14 +96,14 @@ def test_zero_noise_gives_zero_effect(model_type: str, small_task) -> None:
     results = _trace(tiny(model_type), small_task, noise_multiplier=0.0)
     assert np.abs(_effects(results)).max() < 1e-6
     assert all(np.abs(m).max() < 1e-6 for m in _maps(results))
-    section = results.extra["causal_tracing"]
+    section = results.causal_tracing
     assert section["p_corrupted"] == pytest.approx(section["p_clean"], abs=1e-6)
 
 
 @pytest.mark.parametrize("model_type", ["llama", "mamba", "jamba"])
 def test_runs_through_trace_and_the_map_agrees_with_the_summary(model_type, small_task) -> None:
     results = _trace(tiny(model_type), small_task)
-    section, L = results.extra["causal_tracing"], results.model["num_layers"]
+    section, L = results.causal_tracing, results.model["num_layers"]
     effects = _effects(results)
     assert effects.shape == (len(small_task.items), L + 1) and np.isfinite(effects).all()
     np.testing.assert_allclose(section["indirect_effect"], effects.mean(0), atol=1e-12)
@@ -137,7 +137,7 @@ def test_full_passes_give_the_same_effects(small_task) -> None:
     lm = tiny("mamba")
     replay = _trace(lm, small_task)
     full = _trace(lm, small_task, replay=False)
-    assert full.extra["causal_tracing"]["path"] == "full"
+    assert full.causal_tracing["path"] == "full"
     np.testing.assert_allclose(_effects(full), _effects(replay), atol=1e-6)
     for a, b in zip(_maps(full), _maps(replay), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)

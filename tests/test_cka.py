@@ -202,7 +202,7 @@ def test_stage_batch_equals_one_by_one(small_task, kind: str) -> None:
             estimator="debiased", representation=kind)))
         for b in (6, 1)
     ]  # fmt: skip
-    a, b = (r.extra["cka"] for r in runs)
+    a, b = (r.cka for r in runs)
     assert a["n"] == b["n"] == len(small_task.items) and a["form"] == "gram"
     assert a["estimator"] == "debiased" and a["representation"] == kind
     np.testing.assert_allclose(

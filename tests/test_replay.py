@@ -96,11 +96,11 @@ def test_out_of_memory_in_replay_halves_the_batch_and_keeps_replay(
 
     monkeypatch.setattr(SuffixRunner, "run", run)
     split = trace(tiny("llama"), small_task, cfg)
-    assert split.extra[section]["path"] == "replay", split.extra[section]["fallback_reason"]
+    assert getattr(split, section)["path"] == "replay", getattr(split, section)["fallback_reason"]
     stage = split.environment["batching"]["stages"][method]
     assert stage["size"] == 1 and stage["oom_retries"] >= 1
     key = {"ablation": "target_logprob_drop", "tracing": "indirect_effect"}[method]
-    a, b = plain.extra[section][key], split.extra[section][key]
+    a, b = getattr(plain, section)[key], getattr(split, section)[key]
     assert [x is None for x in a] == [x is None for x in b]
     assert [x for x in a if x is not None] == pytest.approx(
         [x for x in b if x is not None], abs=1e-5

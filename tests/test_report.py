@@ -48,15 +48,20 @@ def shrunk(data: dict, num_layers: int) -> dict:
         num_layers=num_layers, spec="<i>mamba</i>", layer_types=["mamba"] * num_layers
     )
     for row in d["prompts"]:
-        row["target_prob"], row["topk"] = row["target_prob"][:keep], row["topk"][:keep]
+        for key in ("target_prob", "topk", "js_mean"):
+            row[key] = row[key][:keep]
         p = row["particle_layer"]
         row["particle_layer"] = p if p is not None and p <= num_layers else None
     d["particles"]["layers"] = [row["particle_layer"] for row in d["prompts"]]
+    d["particles"]["histogram"] = d["particles"]["histogram"][:keep]
     found = [x for x in d["particles"]["layers"] if x is not None]
     d["particles"]["median"] = float(np.median(found)) if found else None
     v = d["vulnerability"]
     v["js"] = [curve[:keep] for curve in v["js"]]
-    v["js_mean"], v["js_std"] = v["js_mean"][:keep], v["js_std"][:keep]
+    for key in ("js_mean", "js_std", "site_layers"):
+        v[key] = v[key][:keep]
+    for key in ("masked_dims", "masked_massive"):
+        v[key] = {seed: per_layer[:keep] for seed, per_layer in v[key].items()}
     v["vulnerable_layer"] = int(np.argmax(v["js_mean"]))
     return d
 
@@ -125,7 +130,7 @@ def test_method_sections_and_warning_are_drawn_when_present(run_dir: Path, tmp_p
     m = np.exp(-np.abs(np.subtract.outer(np.arange(L + 1), np.arange(L + 1))) / 2)
     data["cka"] = {
         "estimator": "linear", "representation": "last", "n": 4, "matrix": m.tolist(),
-        "delta": m.mean(1).tolist(), "critical_layers": [2, 1],
+        "delta": m.mean(1).tolist(), "critical_layers": [2, 1], "critical_layer": 2,
     }  # fmt: skip
     drops = [None, *rng.normal(size=L).tolist()]
     data["ablation"] = {"target_logprob_drop": drops, "accuracy_drop": drops, "critical_layer": 1}
@@ -133,15 +138,21 @@ def test_method_sections_and_warning_are_drawn_when_present(run_dir: Path, tmp_p
         "noise_scale": 0.3, "copies": 10, "indirect_effect": rng.random(L + 1).tolist(),
         "critical_layer": 2,
     }  # fmt: skip
-    data["agreement"] = {"pairs": [{"a": "cka", "b": "ablation", "spearman": 0.5}]}
-    data["vulnerability"] = {"warning": "<b>unstable</b> layer"}  # no scan: no JS figure
+    data["agreement"] = {
+        "criteria": ["cka", "ablation"], "curves": {"cka": m.mean(1).tolist(), "ablation": drops},
+        "chosen_layers": {"cka": 2, "ablation": 1},
+        "pairs": [{"a": "cka", "b": "ablation", "spearman": 0.5, "pearson": None,
+                   "layer_distance": 1.0}],
+    }  # fmt: skip
+    data["vulnerability"]["warning"] = "<b>unstable</b> layer"
     del data["particles"]
     html = write_report(data, tmp_path, topk_prompt="it").read_text()
-    for name in ("cka", "ablation", "tracing", "topk"):
+    for name in ("cka", "ablation", "tracing", "topk", "js"):
         assert (tmp_path / f"{name}.png").is_file()
-    assert len(EMBEDDED.findall(html)) == 6  # with the heatmap and the trajectory
+    assert len(EMBEDDED.findall(html)) == 7  # with the heatmap and the trajectory
     assert 'role="alert"><strong>Warning:</strong> &lt;b&gt;unstable&lt;/b&gt; layer' in html
     assert "Prompt: it." in html and "CKA critical layer" in html
+    assert 'id="agreement"' in html
 
 
 def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> None:
@@ -192,7 +203,7 @@ BAD_RESULTS = {
     "malformed": ('{"schema_version": 1,\n oops', ":2: malformed JSON"),
     "not an object": ("[1, 2]", "expected a JSON object"),
     "wrong schema": ('{"schema_version": 7}', "schema_version 7"),
-    "missing keys": ('{"schema_version": 1, "model": {}}', "not a layertracer results"),
+    "missing keys": ('{"schema_version": 1, "model": {}}', "not a valid layertracer results"),
 }
 
 

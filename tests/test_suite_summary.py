@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from layertracer.config import RunConfig
-from layertracer.methods.suite_summary import suite_line, suite_summaries
+from layertracer.methods.suite_summary import suite_summaries
 from layertracer.pipeline import trace
 from layertracer.report import write_report
 from layertracer.report.html import suite_rows
+from layertracer.results.summary import suite_line
 from tests.conftest import tiny
 
 
@@ -69,7 +70,7 @@ def test_run_over_two_suites_summarises_each_and_keeps_demos_in_their_suite(tmp_
         demos = row["prompt"].split("\n")[:-1]
         word = "capital" if row["suite"] == "capitals" else "opposite"
         assert len(demos) == 2 and all(word in d for d in demos)
-    suites = results.extra["suites"]
+    suites = results.suites
     assert list(suites) == ["capitals", "antonyms"]
     assert sum(s["items"] for s in suites.values()) == 6
     accuracy = sum(s["accuracy"] * s["items"] for s in suites.values()) / 6

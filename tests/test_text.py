@@ -84,7 +84,7 @@ def test_each_row_equals_one_position_of_a_whole_window_pass() -> None:
     )
     results = trace(lm, None, config)
     assert results.task["mode"] == "text" and len(results.prompts) == window - 1
-    assert set(results.extra["suites"]) == {"gettysburg"}
+    assert set(results.suites) == {"gettysburg"}
     from layertracer.model.anatomy import discover
 
     anatomy = discover(lm.model, lm.tokenizer)

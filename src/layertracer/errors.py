@@ -31,6 +31,10 @@ class FidelityError(LayerTracerError):
     """The logit lens of the last layer does not reproduce the model's output."""
 
 
+class ResultsError(LayerTracerError):
+    """A results.json cannot be read: missing, not JSON, or not a valid results object."""
+
+
 class ReportError(LayerTracerError):
     """A run directory or results.json cannot be turned into figures and a report."""
 

@@ -19,6 +19,7 @@ from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
 from layertracer.engine.distributed import World, rank_device, world_from_env
 from layertracer.errors import FidelityError
+from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
@@ -28,6 +29,14 @@ from layertracer.model.load import LoadedModel, input_device, load_model
 from layertracer.model.sites import require_site
 from layertracer.model.transforms import FIDELITY_TOLERANCE
 from layertracer.results import Results
+from layertracer.results.sections import (
+    LensSection,
+    ModelInfo,
+    PromptRow,
+    SuiteSummary,
+    TaskInfo,
+    Tool,
+)
 from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.tasks import Task
@@ -70,15 +79,18 @@ def trace(
     run.batch_size = _batch_size(run)
     if "vulnerability" in config.methods:  # a missing site fails before any pass
         with timed(timing, "anatomy"), torch.inference_mode():
-            run.scratch["sites"] = require_site(lm, anatomy, config.vulnerability.site)
+            run.sites = require_site(lm, anatomy, config.vulnerability.site)
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
     run.results = _base_results(run)
+    run.criteria.per_prompt["lens_slope"] = lens_slope(run.clean.target_prob.numpy())
     for name, stage in STAGES.items():
         if name in config.methods:
             stage(run)
     with_particles = "particles" in config.methods
-    run.results.extra["suites"] = suite_summaries(run.results.prompts, with_particles)
+    rows = [row.model_dump() for row in run.results.prompts]
+    suites = suite_summaries(rows, with_particles)
+    run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
     run.results.timing = timing
     run.results.environment["batching"] = _batching(run)
     return run.results
@@ -183,39 +195,39 @@ def _base_results(run: Run) -> Results:
     for n, (item, enc) in enumerate(zip(task.items, encoded, strict=True)):
         top = int(clean.topk_ids[n, L, 0])
         rows.append(
-            {
-                "id": item.id,
-                "suite": item.suite or task.name,
-                "prompt": item.prompt,
-                "target": item.target,
-                "subject": item.subject,
-                "target_token_id": enc.target_id,
-                "target_token": tokenizer.decode([enc.target_id]),
-                "num_tokens": len(enc.input_ids),
-                "target_prob": clean.target_prob[n].tolist(),
-                "final_prob": float(clean.target_prob[n, L]),
-                "top1_token_id": top,
-                "top1_token": tokenizer.decode([top]),
-                "correct": top == enc.target_id,
-                "particle_layer": None,
-                "topk": _topk_rows(tokenizer, clean.topk_ids[n], clean.topk_probs[n]),
-            }
+            PromptRow(
+                id=item.id,
+                suite=item.suite or task.name,
+                prompt=item.prompt,
+                target=item.target,
+                subject=item.subject,
+                target_token_id=enc.target_id,
+                target_token=tokenizer.decode([enc.target_id]),
+                num_tokens=len(enc.input_ids),
+                target_prob=clean.target_prob[n].tolist(),
+                final_prob=float(clean.target_prob[n, L]),
+                top1_token_id=top,
+                top1_token=tokenizer.decode([top]),
+                correct=top == enc.target_id,
+                particle_layer=None,
+                topk=_topk_rows(tokenizer, clean.topk_ids[n], clean.topk_probs[n]),
+            )
         )
     warnings = list(task.warnings) + [e.warning for e in encoded if e.warning]
     return Results(
-        tool={"name": "layertracer", "version": __version__},
+        tool=Tool(name="layertracer", version=__version__),
         config=run.config.to_dict(),
         environment=_environment(lm, run.config, run.world.size),
-        model=_model_info(lm, run.anatomy),
-        task=_task_info(run),
-        lens={
-            "fidelity_max_abs_err": clean.fidelity,
-            "tolerance": FIDELITY_TOLERANCE,
-            "positions": "last real token of each prompt",
-            "dtype": "float32",
-        },
+        model=ModelInfo.model_validate(_model_info(lm, run.anatomy)),
+        task=TaskInfo.model_validate(_task_info(run)),
+        lens=LensSection(
+            fidelity_max_abs_err=clean.fidelity,
+            tolerance=FIDELITY_TOLERANCE,
+            positions="last real token of each prompt",
+            dtype="float32",
+        ),
         prompts=rows,
-        accuracy=sum(r["correct"] for r in rows) / len(rows),
+        accuracy=sum(bool(r.correct) for r in rows) / len(rows),
         warnings=warnings,
     )
 

@@ -1,7 +1,9 @@
 """What every analysis stage of a run sees: the model, its anatomy, the prompts, the clean
 pass and the results so far (:class:`Run`), and how a stage reports progress.
 
-A stage is a function ``stage(run) -> None`` that adds its section to ``run.results``;
+A stage is a function ``stage(run) -> None`` that adds its typed section to
+``run.results`` (and its per-prompt fields to the prompt rows), and registers its per-layer
+criterion in ``run.criteria`` for the methods that compare criteria;
 :mod:`layertracer.pipeline` calls the selected ones in order.
 
 Recipe for a stage's batch loop (this rank's prompts, halving the batch on GPU
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+import numpy as np
 import torch
 
 from layertracer.config import RunConfig
@@ -26,6 +29,7 @@ from layertracer.engine.distributed import World
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.load import LoadedModel, input_device
+from layertracer.model.sites import SiteMap
 from layertracer.results import Results
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
@@ -69,6 +73,26 @@ class CleanPass:
 
 
 @dataclass
+class Criteria:
+    """The per-layer criteria of "critical layers" measured so far, for the methods that
+    compare or use them (agreement, layer removal).
+
+    Attributes:
+        per_prompt: Criterion name -> per-prompt values ``[N, L+1]`` (prompts in task
+            order; NaN where a layer does not apply), oriented so that higher = more
+            critical (docs/method.md#agreement).
+        cka_delta: CKA's ``δ_ℓ`` ``[L+1]`` (a run-level criterion: ``1 − δ``), if CKA ran.
+        cka_grams: The per-layer Gram matrices of CKA (``gram`` form), for resampling.
+        cka_estimator: CKA's estimator.
+    """
+
+    per_prompt: dict[str, np.ndarray] = field(default_factory=dict)
+    cka_delta: list[float | None] | None = None
+    cka_grams: list[np.ndarray] | None = None
+    cka_estimator: str = "biased"
+
+
+@dataclass
 class Run:
     """One run in progress, as the stages see it.
 
@@ -82,8 +106,8 @@ class Run:
         timing: Seconds per stage, filled by :meth:`stage`.
         clean: The clean lens pass (set after it ran).
         results: The results so far (set after the clean pass).
-        scratch: In-memory values one stage leaves for a later one (e.g. the CKA Gram
-            matrices for the agreement bootstrap); never saved.
+        sites: Where the vulnerability scan perturbs (found before the lens pass).
+        criteria: The per-layer criteria measured so far.
         world: This process among the data-parallel processes (one by default).
         batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
         sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
@@ -98,7 +122,8 @@ class Run:
     timing: dict[str, float] = field(default_factory=dict)
     clean: CleanPass | None = None
     results: Results | None = None
-    scratch: dict[str, object] = field(default_factory=dict)
+    sites: SiteMap | None = None
+    criteria: Criteria = field(default_factory=Criteria)
     world: World = field(default_factory=World)
     batch_size: int = 8
     sizers: dict[str, BatchSizer] = field(default_factory=dict)

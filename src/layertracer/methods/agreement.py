@@ -33,38 +33,29 @@ from layertracer.methods.cka.core import neighbour_delta
 from layertracer.methods.metrics import pearson, spearman
 
 CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing")
-ROW_FIELDS = {"js": "js_mean", "ablation": "ablation_drop", "tracing": "tracing_effect"}
 CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
 
 Criterion = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
 
 
-def _matrix(rows: list[dict], key: str) -> np.ndarray | None:
-    """Per-prompt field ``key`` as ``[N, L+1]`` (``None`` entries NaN), or None if absent."""
-    if not all(isinstance(row.get(key), list) for row in rows):
-        return None
-    return np.array([[math.nan if v is None else v for v in row[key]] for row in rows], float)
+def particle_onehot(layers: list[int | None], num_states: int) -> np.ndarray:
+    """The ``particles`` criterion per prompt: 1 at the prompt's particle layer, else 0;
+    layer 0 NaN (a particle is never 0). ``-> [N, L+1]``"""
+    onehot = np.zeros((len(layers), num_states))
+    for n, layer in enumerate(layers):
+        if layer is not None:
+            onehot[n, layer] = 1.0
+    onehot[:, 0] = math.nan
+    return onehot
 
 
-def per_prompt_values(rows: list[dict], has_particles: bool) -> dict[str, np.ndarray]:
-    """Every per-prompt criterion present in the prompt rows. ``name -> [N, L+1]``"""
-    probs = _matrix(rows, "target_prob")  # [N, L+1]
-    out: dict[str, np.ndarray] = {}
-    if has_particles:
-        onehot = np.zeros_like(probs)
-        for n, row in enumerate(rows):
-            if row.get("particle_layer") is not None:
-                onehot[n, row["particle_layer"]] = 1.0
-        onehot[:, 0] = math.nan
-        out["particles"] = onehot
+def lens_slope(target_prob: np.ndarray) -> np.ndarray:
+    """The ``lens_slope`` criterion per prompt: ``P[ℓ] − P[ℓ−1]``, layer 0 NaN.
+    ``[N, L+1] -> [N, L+1]``"""
+    probs = np.asarray(target_prob, dtype=float)
     slope = np.full_like(probs, math.nan)
     slope[:, 1:] = np.diff(probs, axis=1)
-    out["lens_slope"] = slope
-    for name, key in ROW_FIELDS.items():
-        values = _matrix(rows, key)
-        if values is not None:
-            out[name] = values
-    return out
+    return slope
 
 
 def prompt_criterion(values: np.ndarray) -> Criterion:
@@ -235,33 +226,34 @@ def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int)
 
 
 def agreement_section(
-    rows: list[dict],
-    has_particles: bool,
-    cka: dict | None,
+    per_prompt: dict[str, np.ndarray],
+    cka_delta: list | None,
     grams: list[np.ndarray] | None,
+    estimator: str,
     samples: int,
     seed: int,
 ) -> dict:
-    """The ``agreement`` results section from the prompt rows and the ``cka`` section.
+    """The ``agreement`` results section.
 
     Args:
-        rows: The run's prompt rows (``target_prob``, ``particle_layer``, ``js_mean``, ...).
-        has_particles: Whether the particles stage ran.
-        cka: The ``cka`` section, or ``None`` if CKA did not run.
+        per_prompt: Criterion name -> per-prompt values ``[N, L+1]`` (higher = more
+            critical; NaN where a layer does not apply), names from :data:`CRITERIA`.
+        cka_delta: CKA's ``δ_ℓ`` ``[L+1]``, or ``None`` if CKA did not run.
         grams: The CKA Gram matrices (``gram`` form), or ``None``.
+        estimator: CKA's estimator.
         samples: Bootstrap resamples.
         seed: Bootstrap seed.
     """
-    values = per_prompt_values(rows, has_particles)
-    criteria = {name: prompt_criterion(v) for name, v in values.items()}
+    count = len(next(iter(per_prompt.values())))
+    criteria = {name: prompt_criterion(v) for name, v in per_prompt.items()}
     boot = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "percentile 95%"}
-    if cka is not None:
-        if grams is not None and len(rows) > CKA_BOOTSTRAP_MAX_N:
+    if cka_delta is not None:
+        if grams is not None and count > CKA_BOOTSTRAP_MAX_N:
             grams = None
-        criteria["cka"] = cka_criterion(cka["delta"], grams, cka["estimator"])
+        criteria["cka"] = cka_criterion(cka_delta, grams, estimator)
         boot["cka"] = "resampled" if grams is not None else "fixed"
     ordered = {name: criteria[name] for name in CRITERIA if name in criteria}
-    section = measure(ordered, len(rows), samples, seed)
+    section = measure(ordered, count, samples, seed)
     return {
         "direction": "higher = more critical",
         "bootstrap": boot,

@@ -61,21 +61,3 @@ def _particle_stats(layers: Sequence[int | None]) -> dict:
         "particle_iqr": float(q75 - q25),
         "none_fraction": float(none_fraction),
     }
-
-
-def suite_line(summary: dict) -> str:
-    """One suite's summary in words, for the terminal table."""
-
-    def num(value: object, spec: str) -> str:
-        return "–" if value is None else format(value, spec)
-
-    parts = [f"{summary.get('items')} items", f"accuracy {num(summary.get('accuracy'), '.3f')}"]
-    if "particle_median" in summary:
-        parts.append(
-            f"particle {num(summary['particle_median'], 'g')} "
-            f"(IQR {num(summary.get('particle_iqr'), 'g')}, "
-            f"none {num(summary.get('none_fraction'), '.0%')})"
-        )
-    if "vulnerable_layer" in summary:
-        parts.append(f"vulnerable layer {summary['vulnerable_layer']}")
-    return ", ".join(parts)

@@ -17,6 +17,8 @@ import jinja2
 from layertracer.report.data import num_layers, run_label
 from layertracer.report.figures import sensitivity_rows
 from layertracer.report.topk import visible
+from layertracer.results.summary import fmt as _fmt
+from layertracer.results.summary import summary_rows as results_summary
 
 
 @dataclass(frozen=True)
@@ -62,55 +64,9 @@ def block_summary(types: list[str]) -> str:
     return ", ".join(f"{kind} ×{len(list(run))}" for kind, run in groupby(types))
 
 
-def _fmt(value: object, spec: str = ".3g") -> str:
-    return "–" if value is None else format(value, spec)
-
-
 def summary_rows(data: dict) -> list[tuple[str, str]]:
-    """The summary table: the same measures as the terminal summary."""
-    rows = [
-        ("prompts", str(len(data["prompts"]))),
-        ("accuracy (final top-1 = target)", _fmt(data.get("accuracy"), ".3f")),
-        ("lens fidelity max |Δ log-prob|", _fmt(data["lens"].get("fidelity_max_abs_err"), ".2e")),
-    ]
-    rows += _particle_rows(data.get("particles") or {})
-    rows += _vulnerability_rows(data.get("vulnerability") or {})
-    for key, name in (("cka", "CKA"), ("ablation", "ablation"), ("causal_tracing", "tracing")):
-        section = data.get(key) or {}
-        layer = section.get("critical_layer", (section.get("critical_layers") or [None])[0])
-        if section:
-            rows.append((f"{name} critical layer", _fmt(layer, "")))
-    return rows
-
-
-def _particle_rows(part: dict) -> list[tuple[str, str]]:
-    if not part:
-        return []
-    median = _fmt(part.get("median"), "g")
-    if part.get("median") is not None:
-        median += f" (IQR {_fmt(part.get('iqr'), 'g')})"
-    return [
-        (f"particle layer median (δ = {part.get('delta')})", median),
-        ("prompts without particle", _fmt(part.get("none_fraction"), ".0%")),
-    ]
-
-
-def _vulnerability_rows(vul: dict) -> list[tuple[str, str]]:
-    i = vul.get("vulnerable_layer")
-    if i is None:
-        return []
-    std = (vul.get("js_std") or [None] * (i + 1))[i]
-    js = f"{_fmt(vul['js_mean'][i], '.3f')} ± {_fmt(std, '.3f')}"
-    stable = {True: "yes", False: "NO"}.get(vul.get("stable"), "–")
-    return [
-        ("vulnerable layer (JS mean ± std)", f"{i} ({js} over {len(vul.get('seeds', []))} seeds)"),
-        ("stable across seeds", f"{stable} (agreement {_fmt(vul.get('seed_agreement'), '.0%')})"),
-        ("per-seed vulnerable layers", json.dumps(vul.get("per_seed_vulnerable_layer"))),
-        (
-            "massive channels",
-            f"{len(vul.get('massive_dims') or [])} (protect: {vul.get('protect_massive')})",
-        ),
-    ]
+    """The summary table: the rows every front end shows (:mod:`layertracer.results.summary`)."""
+    return [(row.measure, row.value) for row in results_summary(data)]
 
 
 def suite_rows(data: dict) -> list[dict]:

@@ -1,0 +1,224 @@
+"""The result of a run, one typed object: :class:`Results`, written as ``results.json``
+(schema 1) and ``prompts.csv``, and validated whenever it is read back.
+
+Both files are written atomically (temporary file + rename), so a crash never leaves a
+half-written result and never destroys the previous one. Reading checks every section's
+types and every per-layer array's length against ``model.num_layers``; a bad file is a
+:class:`~layertracer.errors.ResultsError` naming the JSON path of its first problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from layertracer.errors import ResultsError
+from layertracer.results.files import atomic_write, prompts_csv
+from layertracer.results.sections import (
+    PER_LAYER,
+    PROMPT_PER_LAYER,
+    AblationSection,
+    AgreementSection,
+    CKASection,
+    LensSection,
+    ModelInfo,
+    ParticlesSection,
+    PromptRow,
+    SuiteSummary,
+    TaskInfo,
+    Tool,
+    TracingSection,
+    VulnerabilitySection,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Results(BaseModel):
+    """Everything a run measured, keyed as in results.json (docs/method.md#results).
+
+    Attributes:
+        tool: Name and version of the program that wrote it.
+        config: Every option actually used (:class:`layertracer.config.RunConfig`).
+        environment: Python, torch, transformers versions, device, dtype, batching.
+        model: Spec, type, ``num_layers`` L, hidden size, ``layer_types`` [L], anatomy.
+        task: Task name, source and size.
+        lens: The fidelity check of the logit lens.
+        accuracy: Fraction of prompts whose final-layer top-1 token is the target token.
+        prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
+        particles, vulnerability, cka, ablation, causal_tracing, agreement, suites: The
+            sections of the methods that ran (``None``: did not run).
+        warnings: Things the user should know (fallbacks, unstable layers).
+        timing: Seconds per stage.
+    """
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    tool: Tool
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    model: ModelInfo
+    task: TaskInfo
+    lens: LensSection
+    accuracy: float | None
+    prompts: list[PromptRow]
+    particles: ParticlesSection | None = None
+    vulnerability: VulnerabilitySection | None = None
+    cka: CKASection | None = None
+    ablation: AblationSection | None = None
+    causal_tracing: TracingSection | None = None
+    agreement: AgreementSection | None = None
+    suites: dict[str, SuiteSummary] | None = None
+    warnings: list[str] = []
+    timing: dict[str, float | None] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> Results:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version: {self.schema_version}, expected {SCHEMA_VERSION}")
+        if self.model.num_layers < 1:
+            raise ValueError("model.num_layers: expected a positive integer")
+        if not self.prompts:
+            raise ValueError("prompts: expected at least one prompt")
+        for path, value, shape in per_layer_arrays(self):
+            _check_length(path, value, shape, self.model.num_layers + 1)
+        return self
+
+    def to_dict(self) -> dict:
+        """The results.json object: sections not run left out, NaN and infinities ``null``."""
+        data = self.model_dump(mode="python", exclude_unset=True)
+        data["schema_version"] = SCHEMA_VERSION
+        ordered = {"schema_version": SCHEMA_VERSION, **data}
+        return _finite({k: v for k, v in ordered.items() if v is not None or k == "accuracy"})
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "results") -> Results:
+        """Validates a results.json object (strict types: no strings for numbers).
+
+        Raises:
+            ResultsError: The first problem, as ``WHERE: json.path: what is wrong``.
+        """
+        if not isinstance(data, dict):
+            raise ResultsError(f"{where}: expected a JSON object, found {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsError(f"{where}: schema_version {version!r}, expected {SCHEMA_VERSION}")
+        try:  # JSON mode: the types a results.json can hold, checked strictly
+            return cls.model_validate_json(json.dumps(data, default=_plain), strict=True)
+        except ValidationError as exc:
+            problem = f"not a valid layertracer results object: {_first_problem(exc)}"
+            raise ResultsError(f"{where}: {problem}") from None
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Writes ``results.json`` and ``prompts.csv`` into ``out_dir``; returns the json path."""
+        data = self.to_dict()
+        text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+        table = prompts_csv(data["prompts"])  # both serialised before anything is written
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "prompts.csv", table)
+        path = out / "results.json"
+        atomic_write(path, text)
+        return path
+
+
+def load(path: str | Path) -> Results:
+    """Reads and validates a results.json file (or the one inside a run directory).
+
+    Raises:
+        ResultsError: No such file, not JSON, or not a valid results object (with the path
+            of the first problem).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: no such file or directory")
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ResultsError(f"{path}: no results.json here (run `layertracer run --out DIR`)")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{file}: not a text file ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    except OSError as exc:
+        raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
+    return Results.from_dict(data, str(file))
+
+
+def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:
+    """Every per-layer array present, as ``(json path, value, shape)`` (see ``PER_LAYER``)."""
+    found = []
+    for section, name, shape in PER_LAYER:
+        part = getattr(results, section)
+        value = getattr(part, name, None) if part is not None else None
+        if value is not None:
+            found.append((f"{section}.{name}", value, shape))
+    for n, row in enumerate(results.prompts):
+        for name, shape in PROMPT_PER_LAYER:
+            value = getattr(row, name)
+            if value is not None:
+                found.append((f"prompts[{n}].{name}", value, shape))
+    return found
+
+
+def _check_length(path: str, value: list | dict, shape: str, want: int) -> None:
+    """Raises ``ValueError`` naming ``path`` unless the array has the shape ``PER_LAYER``
+    gives it, with ``want`` (``L+1``) entries per layer axis."""
+    if shape == "each":
+        for key, item in value.items():
+            _need(f"{path}.{key}", item, want)
+        return
+    if shape in ("layers", "square"):
+        _need(path, value, want)
+    if shape in ("rows", "square"):
+        for i, row in enumerate(value):
+            _need(f"{path}[{i}]", row, want)
+
+
+def _need(path: str, value: object, want: int) -> None:
+    if not isinstance(value, list) or len(value) != want:
+        got = len(value) if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"{path}: expected {want} entries (one per layer state 0..L), got {got}")
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """The first validation error as ``json.path: message``."""
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+    if not path:
+        return message
+    if error["type"] == "missing":
+        return f"{path}: {message}"
+    got = error.get("input")
+    shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)[:60]
+    return f"{path}: {message} (got {shown})"
+
+
+def _plain(value: object) -> object:
+    """JSON fallback for numpy scalars and arrays."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite(value: object) -> object:
+    """Replaces NaN and infinities by ``None`` so the JSON is standard."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,301 @@
+"""The typed sections of ``results.json`` (schema 1): one model per section, the same on
+write and on read.
+
+Every per-layer array has ``L+1`` entries, layer state 0 first (docs/method.md#layers),
+``null`` where a layer does not apply; :data:`PER_LAYER` names them, so that a file whose
+arrays do not match its ``model.num_layers`` is refused on read with the path of the first
+problem. Sections accept keys they do not know (a newer writer's) and keep them.
+A section reads like the JSON object too: ``section["js_mean"]``, ``section.get("warning")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+PerLayer = list[float | None]  # L+1 numbers, null where a layer does not apply
+Interval = list[float] | None  # [low, high]
+
+
+class Section(BaseModel):
+    """A results section: typed fields, unknown keys kept, dict-style reading."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        extra = self.model_extra or {}
+        if key in extra:
+            return extra[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when the section has no such key."""
+        try:
+            value = self[key]
+        except KeyError:
+            return default
+        return default if value is None and key not in self.model_fields_set else value
+
+    def __contains__(self, key: object) -> bool:
+        extra = self.model_extra or {}
+        return isinstance(key, str) and (key in self.model_fields_set or key in extra)
+
+
+class Tool(Section):
+    """The program that wrote the file."""
+
+    name: str
+    version: str
+
+
+class ModelInfo(Section):
+    """The model and the anatomy found by structure (docs/method.md#anatomy)."""
+
+    spec: str
+    model_type: str
+    num_layers: int
+    hidden_size: int
+    layer_types: list[str]
+    vocab_size: int | None = None
+    num_parameters: int | None = None
+    blocks: str | None = None
+    residual_slot: int | str | None = None
+    final_norm: list[str] = []
+    unembed: str | None = None
+    logit_transform: str | None = None
+
+
+class TaskInfo(Section):
+    """The task: name, source, size; text mode and chat template when used."""
+
+    name: str
+    source: str | None = None
+    items: int | None = None
+
+
+class LensSection(Section):
+    """The logit lens and its fidelity check (docs/method.md#logit-lens)."""
+
+    fidelity_max_abs_err: float
+    tolerance: float | None = None
+    positions: str | None = None
+    dtype: str | None = None
+    answer_logprob_max_abs_err: float | None = None
+
+
+class PromptRow(Section):
+    """One prompt: its target token, lens trajectory and every per-prompt measure."""
+
+    id: str
+    prompt: str
+    target: str
+    target_token_id: int
+    target_prob: PerLayer
+    suite: str | None = None
+    subject: str | None = None
+    target_token: str | None = None
+    num_tokens: int | None = None
+    final_prob: float | None = None
+    top1_token_id: int | None = None
+    top1_token: str | None = None
+    correct: bool | None = None
+    particle_layer: int | None = None
+    topk: list[list[tuple[str, float]]] | None = None
+    answer_logprob: PerLayer | None = None
+    answer_tokens: int | None = None
+    js_mean: PerLayer | None = None
+    ablation_drop: PerLayer | None = None
+    ablation_correct: list[bool | None] | None = None
+    tracing_effect: PerLayer | None = None
+    tracing_p_corrupted: float | None = None
+    tracing_subject_span: list[int] | None = None
+    tracing_subject_found: bool | None = None
+    tracing_map: list[PerLayer] | None = None
+
+
+class ParticleStats(Section):
+    """Median, IQR and fraction without a particle over a set of prompts."""
+
+    median: float | None = None
+    iqr: float | None = None
+    none_fraction: float | None = None
+
+
+class ParticlesSection(ParticleStats):
+    """Task particles (docs/method.md#task-particle)."""
+
+    delta: float
+    z: float
+    layers: list[int | None]
+    histogram: list[int]
+    sigma_min: float | None = None
+    delta_min: float | None = None
+    quartiles: Interval = None
+    sensitivity: dict[str, ParticleStats] = {}
+
+
+class VulnerabilitySection(Section):
+    """The vulnerability scan (docs/method.md#vulnerable-layer)."""
+
+    mask_ratio: float
+    mask_mode: str
+    positions: str
+    seeds: list[int]
+    js: list[PerLayer]
+    js_mean: PerLayer
+    js_std: PerLayer
+    vulnerable_layer: int
+    masked_dims: dict[str, list[list[int]]]
+    massive_dims: list[int]
+    masked_massive: dict[str, list[bool]]
+    protect_massive: str
+    per_seed_vulnerable_layer: list[int]
+    seed_agreement: float
+    stable: bool
+    site: str = "residual"
+    k: int | None = None
+    massive_ratio: float | None = None
+    split_half_spearman: float | None = None
+    warning: str | None = None
+    path: str | None = None
+    replay_max_abs_err: float | None = None
+    fallback_reason: str | None = None
+    prompts: int | None = None
+    site_layers: list[bool] | None = None
+    massive_dims_per_layer: dict[str, list[int]] | None = None
+
+
+class CKASection(Section):
+    """Linear CKA between layers and δ_ℓ (docs/method.md#cka)."""
+
+    estimator: str
+    representation: str
+    n: int
+    matrix: list[PerLayer]
+    delta: PerLayer
+    critical_layers: list[int]
+    critical_layer: int | None
+    form: str | None = None
+    window: int | None = None
+
+
+class AblationSection(Section):
+    """Layer ablation (docs/method.md#layer-ablation)."""
+
+    target_logprob_drop: PerLayer
+    accuracy_drop: PerLayer
+    critical_layer: int | None
+    ablated_accuracy: PerLayer | None = None
+    clean_accuracy: float | None = None
+    clean_target_logprob: float | None = None
+    prompts: int | None = None
+    definition: str | None = None
+    path: str | None = None
+    replay_max_abs_err: float | None = None
+    fallback_reason: str | None = None
+    layers_per_replay: int | None = None
+
+
+class TracingMap(Section):
+    """The layer × token-category map of causal tracing."""
+
+    categories: list[str]
+    effect: list[PerLayer | None]  # null: no prompt has a token of that category
+    counts: list[int]
+    prompts: int | None = None
+    positions: str | None = None
+
+
+class TracingSection(Section):
+    """ROME causal tracing (docs/method.md#causal-tracing)."""
+
+    noise_scale: float
+    copies: int
+    indirect_effect: PerLayer
+    critical_layer: int | None
+    noise_multiplier: float | None = None
+    embedding_std: float | None = None
+    seeds: list[int] | None = None
+    noise: str | None = None
+    restored_position: str | None = None
+    p_clean: float | None = None
+    p_corrupted: float | None = None
+    total_effect: float | None = None
+    prompts: int | None = None
+    subject_found: int | None = None
+    map_prompts: int | None = None
+    map: TracingMap | None = None
+    path: str | None = None
+    replay_max_abs_err: float | None = None
+    fallback_reason: str | None = None
+    layers_per_replay: int | None = None
+
+
+class AgreementPair(Section):
+    """Agreement of two criteria."""
+
+    a: str
+    b: str
+    spearman: float | None
+    pearson: float | None
+    layer_distance: float | None
+    spearman_ci95: Interval = None
+    pearson_ci95: Interval = None
+    layer_distance_ci95: Interval = None
+    layers: int | None = None
+
+
+class AgreementSection(Section):
+    """Agreement between the per-layer criteria (docs/method.md#agreement)."""
+
+    criteria: list[str]
+    curves: dict[str, PerLayer]
+    chosen_layers: dict[str, int | None]
+    pairs: list[AgreementPair]
+    direction: str | None = None
+    bootstrap: dict[str, Any] = {}
+
+
+class SuiteSummary(Section):
+    """One suite of a run over several tasks."""
+
+    items: int
+    accuracy: float | None = None
+    particle_median: float | None = None
+    particle_iqr: float | None = None
+    none_fraction: float | None = None
+    vulnerable_layer: int | None = None
+
+
+# (section, field, shape): the per-layer arrays of every section. "layers": the field has
+# L+1 entries; "rows": each of its entries has; "square": both; "each": each value of a
+# dict has L+1 entries.
+PER_LAYER: tuple[tuple[str, str, str], ...] = (
+    ("particles", "histogram", "layers"),
+    ("vulnerability", "js", "rows"),
+    ("vulnerability", "js_mean", "layers"),
+    ("vulnerability", "js_std", "layers"),
+    ("vulnerability", "site_layers", "layers"),
+    ("vulnerability", "masked_dims", "each"),
+    ("vulnerability", "masked_massive", "each"),
+    ("cka", "matrix", "square"),
+    ("cka", "delta", "layers"),
+    ("ablation", "target_logprob_drop", "layers"),
+    ("ablation", "accuracy_drop", "layers"),
+    ("ablation", "ablated_accuracy", "layers"),
+    ("causal_tracing", "indirect_effect", "layers"),
+    ("agreement", "curves", "each"),
+)
+PROMPT_PER_LAYER: tuple[tuple[str, str], ...] = (
+    ("target_prob", "layers"),
+    ("topk", "layers"),
+    ("answer_logprob", "layers"),
+    ("js_mean", "layers"),
+    ("ablation_drop", "layers"),
+    ("ablation_correct", "layers"),
+    ("tracing_effect", "layers"),
+    ("tracing_map", "rows"),
+)

@@ -1,0 +1,35 @@
+"""The CKA stage: linear CKA between all layer states, δ_ℓ and the critical layers
+(docs/method.md#cka)."""
+
+from __future__ import annotations
+
+from layertracer.engine.batching import Batch
+from layertracer.methods.cka import collect as cka_collect
+from layertracer.methods.cka.core import summarize as summarize_cka
+from layertracer.results.sections import CKASection
+from layertracer.run import Run
+
+
+def cka(run: Run) -> None:
+    """The ``cka`` section; δ_ℓ and the Gram matrices go to the criteria."""
+    cfg, anatomy = run.config.cka, run.anatomy
+    collector = cka_collect.Collector(
+        len(run.encoded), anatomy.hidden_size, anatomy.num_layers + 1, cfg.representation
+    )
+    with run.stage("cka", run.num_batches) as step:
+
+        def add(batch: Batch) -> None:
+            states = cka_collect.clean_states(run.lm.model, anatomy, batch)
+            collector.add(states, batch.attention_mask, batch.last, batch.index)
+            step()
+
+        run.each_batch("cka", add)
+        matrix, grams, n = cka_collect.finish(
+            collector, cfg.estimator, run.gather, run.world.all_gather
+        )
+    section = summarize_cka(matrix, cfg.estimator, cfg.representation, n, collector.form)
+    run.results.cka = CKASection.model_validate(section)
+    run.criteria.cka_delta, run.criteria.cka_grams = section["delta"], grams
+    run.criteria.cka_estimator = cfg.estimator
+    if section["critical_layer"] is None:
+        run.results.warnings.append(f"CKA undefined ({cfg.estimator} estimator, n = {n})")

@@ -1,0 +1,67 @@
+"""Stages on the clean lens pass: the whole answer's log-prob (``--full-target``) and the
+task particles."""
+
+from __future__ import annotations
+
+from layertracer.engine.batching import Batch, build_batch
+from layertracer.methods.agreement import particle_onehot
+from layertracer.methods.full_target import (
+    answer_inputs,
+    answer_logprobs,
+    answer_positions,
+    model_answer_logprobs,
+)
+from layertracer.methods.particles import particles_for
+from layertracer.methods.particles import summarize as summarize_particles
+from layertracer.model.capture import capture_blocks, forward
+from layertracer.results.sections import ParticlesSection
+from layertracer.run import Run
+
+
+def lens(run: Run) -> None:
+    """After the clean lens pass: with ``--full-target``, the teacher-forced lens log-prob
+    of every prompt's whole answer per layer, ``prompts[*].answer_logprob [L+1]``
+    (docs/method.md#target-token)."""
+    if not run.config.inputs.full_target:
+        return
+    anatomy, encoded = run.anatomy, run.encoded
+    pad = run.lm.tokenizer.pad_token_id or 0
+    sequences, targets = answer_inputs(encoded)
+    values: dict[int, list[float]] = {}
+    errors = [0.0]
+    with run.stage("full_target", run.num_batches) as step:
+
+        def work(batch: Batch) -> None:
+            full = build_batch(sequences, targets, batch.index, pad, run.device)
+            where = answer_positions(encoded, batch.index)
+            with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
+                output, _ = forward(run.lm.model, full.input_ids, full.attention_mask)
+            logprob = answer_logprobs(anatomy, cap.states(), where, full.size)  # [B, L+1]
+            own = model_answer_logprobs(output.logits, where, full.size)  # [B]
+            errors.append(float((logprob[:, -1] - own).abs().max()))
+            values.update({n: logprob[row].tolist() for row, n in enumerate(batch.index)})
+            step()
+
+        run.each_batch("full_target", work)
+    gathered = run.gather(values)
+    for n, row in enumerate(run.results.prompts):
+        row.answer_logprob = gathered[n]
+        row.answer_tokens = len(encoded[n].answer_ids)
+    run.results.lens.answer_logprob_max_abs_err = max(run.world.all_gather(max(errors)))
+
+
+def particles(run: Run) -> None:
+    """Task particle of every prompt, and the run's particle summary
+    (docs/method.md#task-particle)."""
+    with run.stage("particles", 1) as step:
+        curves = run.clean.target_prob.tolist()
+        cfg, L = run.config.particles, run.anatomy.num_layers
+        run.results.particles = ParticlesSection.model_validate(summarize_particles(curves, cfg, L))
+        layers = particles_for(curves, cfg)
+        for row, layer in zip(run.results.prompts, layers, strict=True):
+            row.particle_layer = layer
+        run.criteria.per_prompt["particles"] = particle_onehot(layers, L + 1)
+        step()
+
+
+__all__ = ["lens", "particles"]

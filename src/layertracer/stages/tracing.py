@@ -1,0 +1,49 @@
+"""The causal-tracing stage (docs/method.md#causal-tracing)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layertracer.engine.batching import Batch
+from layertracer.engine.replay import gather_scan
+from layertracer.engine.stacked import layers_per_replay
+from layertracer.methods.causal_tracing import TracingScan, prompt_fields
+from layertracer.methods.causal_tracing import summarize as summarize_tracing
+from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
+from layertracer.results.sections import TracingSection
+from layertracer.run import Run
+
+
+def tracing(run: Run) -> None:
+    """ROME causal tracing: indirect effect per layer at the last subject token, and the
+    layer × position map of the first prompts; the ``tracing`` criterion."""
+    cfg, anatomy, results, model = run.config.tracing, run.anatomy, run.results, run.lm.model
+    spans = spans_of(run.lm.tokenizer, run.task.items, run.encoded)
+    stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
+    layers = anatomy.num_layers + 1
+    with run.stage("tracing", run.num_batches * (layers + 1)) as step:
+        sums: dict = {}  # per prompt: sums of its subject-token embedding values
+
+        def add_sums(batch: Batch) -> None:
+            sums.update(subject_sums(model, anatomy, batch, spans))
+            step()
+
+        run.each_batch("tracing", add_sums)
+        std = embedding_std(run.gather(sums))
+        scan = TracingScan(model, anatomy, cfg, cfg.noise_multiplier * std, spans, stack)
+        run.each_batch("tracing", lambda batch: scan.add(batch, step))
+    if cfg.map_prompts != 0:
+        with run.stage("tracing_map", run.num_batches * layers) as step:
+            run.each_batch("tracing_map", lambda b: scan.add_map(b, step, cfg.map_prompts))
+    state = gather_scan(scan.state, run.gather, run.world.all_gather)
+    section = {**summarize_tracing(state, spans, cfg, std), "layers_per_replay": stack}
+    results.causal_tracing = TracingSection.model_validate(section)
+    for n, row in enumerate(results.prompts):
+        for key, value in prompt_fields(state, spans, n).items():
+            setattr(row, key, value)
+    count = len(run.encoded)
+    run.criteria.per_prompt["tracing"] = np.array([state.effect[n] for n in range(count)])
+    if state.replay.fallback_reason:
+        results.warnings.append(
+            f"tracing: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
+        )
