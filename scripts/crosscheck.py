@@ -1,4 +1,4 @@
-"""Independently re-compute a run's logit lens and vulnerability numbers (DESIGN §1).
+"""Independently re-compute a run's logit lens and vulnerability numbers (docs/method.md).
 
 Only ``layertracer.model.load.load_model`` is used from the package; tokenising, the target
 token, hooks, the lens, masks and JS are re-implemented here with plain PyTorch hooks.

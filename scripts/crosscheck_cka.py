@@ -1,4 +1,4 @@
-"""Independently re-compute a run's CKA matrix, δ_ℓ and critical layer (DESIGN §1).
+"""Independently re-compute a run's CKA matrix, δ_ℓ and critical layer (docs/method.md#cka).
 
 Only ``layertracer.model.load.load_model`` is used from the package. Each prompt runs alone
 (batch of 1, no padding) through plain ``transformers`` with ``output_hidden_states=True``;

@@ -1,4 +1,4 @@
-"""Independently re-compute a run's comparison methods from its results.json (DESIGN §1).
+"""Independently re-compute a run's comparison methods from its results.json (docs/method.md).
 
 Only ``layertracer.model.load.load_model`` is used from the package; everything else is plain
 ``transformers`` and PyTorch hooks, one prompt (no padding) and one full forward at a time.

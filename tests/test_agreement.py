@@ -161,7 +161,7 @@ def test_cli_methods_all_writes_every_section(tmp_path, capsys) -> None:
     assert code == 0, err
     data = json.loads((tmp_path / "results.json").read_text())
     L = data["model"]["num_layers"]
-    shape = {  # DESIGN §2, per-layer arrays L+1 long
+    shape = {  # per-layer arrays L+1 long
         "cka": ["estimator", "representation", "n", "matrix", "delta", "critical_layers"],
         "ablation": ["target_logprob_drop", "accuracy_drop", "critical_layer"],
         "causal_tracing": ["noise_scale", "copies", "indirect_effect", "critical_layer"],

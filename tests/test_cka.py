@@ -33,7 +33,7 @@ ESTIMATORS = ("biased", "debiased")
 
 
 def reference_biased(x: np.ndarray, y: np.ndarray) -> float:
-    """DESIGN §1 literally: ‖YᵀX‖_F² / (‖XᵀX‖_F ‖YᵀY‖_F) on column-centred X, Y."""
+    """docs/method.md#cka literally: ‖YᵀX‖_F² / (‖XᵀX‖_F ‖YᵀY‖_F) on column-centred X, Y."""
     x, y = x - x.mean(0), y - y.mean(0)
     fro = np.linalg.norm
     return fro(y.T @ x) ** 2 / (fro(x.T @ x) * fro(y.T @ y))

@@ -1,4 +1,4 @@
-"""The target-token rule uses the model's own tokenizer (DESIGN §1)."""
+"""The target-token rule uses the model's own tokenizer (docs/method.md#target-token)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_chat_prompt_wraps_one_user_turn_without_a_second_bos(monkeypatch) -> No
     enc = encode(tok, text, " Paris", special=False)
     assert enc.input_ids.count(tok.bos_token_id) == 1 and enc.input_ids[0] == tok.bos_token_id
     plain = tok(text + " Paris", add_special_tokens=False)["input_ids"]
-    assert enc.target_id == plain[len(enc.input_ids)]  # the DESIGN §1 rule, unchanged
+    assert enc.target_id == plain[len(enc.input_ids)]  # the method's rule, unchanged
 
 
 def test_chat_template_missing_is_a_config_error(monkeypatch) -> None:

@@ -23,7 +23,7 @@ def random_probs(rng: np.random.Generator, *shape: int) -> np.ndarray:
 
 
 def js_reference(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """JS in bits straight from the definition (DESIGN §1), numpy float64."""
+    """JS in bits straight from the definition (docs/method.md#vulnerable-layer), numpy float64."""
     m = (p + q) / 2
 
     def kl(a: np.ndarray, b: np.ndarray) -> np.ndarray:

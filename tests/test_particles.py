@@ -1,4 +1,4 @@
-"""Tests for layertracer.methods.particles: the task-particle rule of DESIGN §1 and its summary."""
+"""Tests for layertracer.methods.particles: the task-particle rule and its summary."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def step(at: int, height: float, length: int = 9, base: float = 0.0) -> list[flo
 
 
 def reference_particle(p, delta=0.05, z=2.0, sigma_min=1e-3, delta_min=0.01):
-    """DESIGN §1 written out independently (population std)."""
+    """docs/method.md#task-particle written out independently (population std)."""
     for i in range(1, len(p)):
         if p[i] - p[i - 1] >= delta:
             return i

@@ -33,7 +33,7 @@ def test_smollm2_capital_of_france() -> None:
     assert france["particle_layer"] is not None and 1 <= france["particle_layer"] <= 30
     v = results.vulnerability
     assert v["path"] == "replay" and v["replay_max_abs_err"] < 1e-4
-    # DESIGN §1: channel 507 of SmolLM2 reaches ~400x the median channel's magnitude.
+    # docs/method.md#massive-channels: SmolLM2's channel 507 is ~400x the median channel.
     assert 507 in v["massive_dims"]
 
 

@@ -1,5 +1,5 @@
 """The options of each analysis method: particles, vulnerability, CKA, agreement,
-ablation and causal tracing (DESIGN §1)."""
+ablation and causal tracing (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from layertracer.config.checks import (
 
 @dataclass(frozen=True)
 class ParticleConfig:
-    """Thresholds of the task-particle rule (DESIGN §1).
+    """Thresholds of the task-particle rule (docs/method.md#task-particle).
 
     Attributes:
         delta: A layer fires when ``P[i] - P[i-1] >= delta``.
@@ -45,7 +45,7 @@ class ParticleConfig:
 
 @dataclass(frozen=True)
 class VulnerabilityConfig:
-    """The perturbation protocol of the vulnerability scan (DESIGN §1).
+    """The perturbation protocol of the vulnerability scan (docs/method.md#vulnerable-layer).
 
     Attributes:
         seeds: Mask seeds; dims of layer ``i`` under seed ``s`` come from ``rng([s, i])``.
@@ -56,7 +56,7 @@ class VulnerabilityConfig:
         protect_massive: ``none`` (the paper) or ``auto`` (never mask massive channels).
         massive_ratio: A channel is massive if its mean ``|h|`` at some layer exceeds
             this multiple of the median channel's.
-        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.
         site: What is perturbed at layer ``i``: the ``residual`` state, block ``i``'s
             ``mixer`` or ``mlp`` output, or its recurrent ``state`` (see ``sites.py``).
     """
@@ -84,7 +84,7 @@ class VulnerabilityConfig:
 
 @dataclass(frozen=True)
 class CKAConfig:
-    """Linear CKA between layer representations (DESIGN §1).
+    """Linear CKA between layer representations (docs/method.md#cka).
 
     Attributes:
         estimator: ``biased`` (the plain HSIC ratio) or ``debiased`` (unbiased HSIC).
@@ -102,7 +102,7 @@ class CKAConfig:
 
 @dataclass(frozen=True)
 class AgreementConfig:
-    """Bootstrap of the agreement statistics over prompts (DESIGN §1).
+    """Bootstrap of the agreement statistics over prompts (docs/method.md#agreement).
 
     Attributes:
         samples: Bootstrap resamples of the prompts (0: no confidence intervals).
@@ -119,10 +119,10 @@ class AgreementConfig:
 
 @dataclass(frozen=True)
 class AblationConfig:
-    """Layer ablation: skip each block in turn (DESIGN §1).
+    """Layer ablation: skip each block in turn (docs/method.md#layer-ablation).
 
     Attributes:
-        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.
         layers_per_replay: Ablated layers stacked on the batch dimension of one replay
             (``None``: 1 on a CPU, where stacking saves nothing, all layers on a GPU).
     """
@@ -139,7 +139,7 @@ class AblationConfig:
 
 @dataclass(frozen=True)
 class TracingConfig:
-    """ROME causal tracing (DESIGN §1).
+    """ROME causal tracing (docs/method.md#causal-tracing).
 
     Attributes:
         noise_multiplier: Noise scale in units of the std of the task's subject-token
@@ -150,7 +150,7 @@ class TracingConfig:
         map_prompts: The full layer × position map is computed for the first N prompts
             of the task (``None``: all, ``0``: none); the per-layer summary (restoring the
             last subject token) always covers every prompt.
-        replay: Use suffix replay (DESIGN §3); ``False`` forces hooked full passes.
+        replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.
         layers_per_replay: Restored layers stacked on the batch dimension of one replay
             (``None``: 1 on a CPU, all layers on a GPU).
     """

@@ -1,4 +1,5 @@
-"""Suffix replay (DESIGN §3): run only blocks ``i+1..L`` from an edited layer-``i`` state.
+"""Suffix replay: run only blocks ``i+1..L`` from an edited layer-``i`` state
+(docs/method.md#replay).
 
 A clean forward captures every block's call arguments; replay calls the blocks directly,
 reusing all captured arguments but the residual one. Several edited copies (seeds) are

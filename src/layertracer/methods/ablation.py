@@ -1,10 +1,11 @@
 """Layer ablation: skip block ``i`` (its output = its input) and measure what is lost.
 
-Per prompt and block ``i`` (layer ``i`` = block ``i``, 1-based; DESIGN §1): the drop in
-target log-prob ``log P_clean(target) − log P_ablated(target)`` at the last prompt position
-(nats; positive when the block helps), and whether the ablated top-1 token is still the
-target. Layer 0 has no block: ``None``. Skipping a block equals zeroing its output
-projections (attention ``o_proj`` and MLP ``down_proj`` of a Llama block), which is tested.
+Per prompt and block ``i`` (layer ``i`` = block ``i``, 1-based;
+docs/method.md#layer-ablation): the drop in target log-prob ``log P_clean(target) − log
+P_ablated(target)`` at the last prompt position (nats; positive when the block helps), and
+whether the ablated top-1 token is still the target. Layer 0 has no block: ``None``.
+Skipping a block equals zeroing its output projections (attention ``o_proj`` and MLP
+``down_proj`` of a Llama block), which is tested.
 
 Computed by suffix replay: the clean state ``i−1`` is replayed as state ``i`` through blocks
 ``i+1..L`` (:mod:`layertracer.engine.stacked` stacks several layers on the batch). Every batch

@@ -1,4 +1,4 @@
-"""Agreement between the per-layer criteria of "critical layers" (DESIGN §1).
+"""Agreement between the per-layer criteria of "critical layers" (docs/method.md#agreement).
 
 Every criterion is a curve over the ``L+1`` layer states where **higher = more critical**,
 built from per-prompt values where they exist (NaN = does not apply at that layer):
@@ -194,7 +194,7 @@ def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int)
         seed: Seed of ``numpy.random.default_rng`` drawing the resamples.
 
     Returns:
-        ``curves``, ``chosen_layers`` and ``pairs`` (see DESIGN §2).
+        ``curves``, ``chosen_layers`` and ``pairs`` (see ``results.sections.AgreementSection``).
     """
     names = list(criteria)
     curves = {name: criteria[name](np.ones((1, count)))[0] for name in names}

@@ -1,16 +1,17 @@
 """ROME causal tracing: corrupt the subject, restore one clean state, see what comes back.
 
-For a prompt (DESIGN §1): the subject tokens' *embeddings* — the layer-0 state, i.e. what
-block 1 receives (Gemma, for one, scales its embeddings by √d before that; we corrupt what
-the block sees) — get Gaussian noise of scale ``noise_multiplier × σ``, ``σ`` the std of all
-subject-token embedding values of the task (one scalar, as ROME). Copy ``c`` of ``copies``
-draws its noise ``[subject tokens, d]`` from ``numpy.random.default_rng(seed + c)``, the
-same for every prompt (as ROME reuses one noise draw). Restoring the clean layer-``i`` state
-at one position, the indirect effect is ``P_restored(target) − P_corrupted(target)``, each
-averaged over the copies. The per-layer summary restores the last subject token; the full
-map restores every position, for the first ``map_prompts`` prompts. Positions before the
-subject are not replayed: in a causal model their corrupted state *is* the clean one, so
-restoring them changes nothing and their effect is recorded as exactly 0.
+For a prompt (docs/method.md#causal-tracing): the subject tokens' *embeddings* — the layer-0
+state, i.e. what block 1 receives (Gemma, for one, scales its embeddings by √d before that;
+we corrupt what the block sees) — get Gaussian noise of scale ``noise_multiplier × σ``,
+``σ`` the std of all subject-token embedding values of the task (one scalar, as ROME). Copy
+``c`` of ``copies`` draws its noise ``[subject tokens, d]`` from
+``numpy.random.default_rng(seed + c)``, the same for every prompt (as ROME reuses one noise
+draw). Restoring the clean layer-``i`` state at one position, the indirect effect is
+``P_restored(target) − P_corrupted(target)``, each averaged over the copies. The per-layer
+summary restores the last subject token; the full map restores every position, for the first
+``map_prompts`` prompts. Positions before the subject are not replayed: in a causal model
+their corrupted state *is* the clean one, so restoring them changes nothing and their effect
+is recorded as exactly 0.
 
 The corrupted run and every restoration are suffix replays of the clean batch's captured
 block arguments (copies stacked on the batch, layers stacked by :mod:`staircase`), checked

@@ -1,4 +1,5 @@
-"""Teacher-forced log-prob of the whole answer, per layer (``--full-target``, DESIGN §1).
+"""Teacher-forced log-prob of the whole answer, per layer (``--full-target``;
+docs/method.md#target-token).
 
 For a prompt with tokens ``p`` and answer tokens ``a_1..a_m`` the model reads
 ``p + a_1..a_{m-1}``; at layer ``i`` the answer's log-prob is

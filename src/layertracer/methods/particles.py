@@ -1,4 +1,5 @@
-"""Task particles: the first layer where the target's lens probability rises (DESIGN §1).
+"""Task particles: the first layer where the target's lens probability rises
+(docs/method.md#task-particle).
 
 For a trajectory ``P[0..L]`` the particle is the first layer ``i >= 1`` with
 ``P[i] - P[i-1] >= delta``, or, when ``i >= 3`` layers precede it,

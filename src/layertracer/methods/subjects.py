@@ -1,11 +1,11 @@
 """Where the subject of a prompt is, in tokens, and ROME's alignment of token positions.
 
-Causal tracing corrupts the subject's tokens (DESIGN §1). The subject is the item's
-``subject`` field; its LAST occurrence in the prompt is used (few-shot demonstrations come
-before the real question). Its tokens are those whose character span overlaps the
-subject's (offsets mapping of a fast tokenizer; otherwise by tokenizing prompt prefixes).
-Without a subject, or when it cannot be found, every prompt token but the last is corrupted
-(special tokens such as BOS excepted; if nothing is left, the last token itself).
+Causal tracing corrupts the subject's tokens (docs/method.md#causal-tracing). The subject is
+the item's ``subject`` field; its LAST occurrence in the prompt is used (few-shot
+demonstrations come before the real question). Its tokens are those whose character span
+overlaps the subject's (offsets mapping of a fast tokenizer; otherwise by tokenizing prompt
+prefixes). Without a subject, or when it cannot be found, every prompt token but the last is
+corrupted (special tokens such as BOS excepted; if nothing is left, the last token itself).
 
 Also the noise scale's statistic: the std of the subject tokens' embedding values.
 """

@@ -1,6 +1,6 @@
 """Forward hooks as context managers: always removed, even when the forward raises.
 
-Layer convention (DESIGN §1): a model with ``L`` blocks has ``L+1`` layer states;
+Layer convention (docs/method.md#layers): a model with ``L`` blocks has ``L+1`` layer states;
 state ``0`` is the input of block 1 (the embedding output), state ``i`` the residual
 stream after block ``i``.
 """

@@ -1,4 +1,5 @@
-"""The logit lens: ``log_softmax(T(unembed(final_norm(h_i))))`` in float32 (DESIGN §1).
+"""The logit lens: ``log_softmax(T(unembed(final_norm(h_i))))`` in float32
+(docs/method.md#logit-lens).
 
 Computed only at the rows that are needed (each prompt's last real token), one layer at
 a time, so ``[layers, batch, seq, vocab]`` is never materialised.

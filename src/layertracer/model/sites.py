@@ -1,4 +1,4 @@
-"""Perturbation sites of the vulnerability scan, found by structure (DESIGN §1, issue 4).
+"""Perturbation sites of the vulnerability scan, found by structure (docs/method.md#sites).
 
 - ``residual``: layer state ``i`` (every layer, 0..L).
 - ``mixer``: the output of block ``i``'s token mixer (attention, SSM, DeltaNet, RWKV time

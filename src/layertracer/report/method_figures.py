@@ -1,6 +1,7 @@
 """Figures of the comparison methods, drawn only when the run has their section.
 
-Shapes (DESIGN §2): ``cka {matrix [L+1][L+1], delta [L+1], critical_layers, ...}``,
+Shapes (``layertracer.results.sections``):
+``cka {matrix [L+1][L+1], delta [L+1], critical_layers, ...}``,
 ``ablation {target_logprob_drop [L+1], accuracy_drop [L+1], critical_layer}``,
 ``causal_tracing {indirect_effect [L+1], critical_layer, ...}``; ``null`` entries are
 layers where a method does not apply (e.g. ablating layer 0) and are left blank.

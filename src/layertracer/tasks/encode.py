@@ -1,4 +1,5 @@
-"""The target token of a (prompt, answer) pair, by the model's own tokenizer (DESIGN §1).
+"""The target token of a (prompt, answer) pair, by the model's own tokenizer
+(docs/method.md#target-token).
 
 The target is the first token of ``tokenize(p + a)`` that is not a token of
 ``tokenize(p)``. If ``tokenize(p)`` is not a prefix of ``tokenize(p + a)`` (a merge across

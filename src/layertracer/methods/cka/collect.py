@@ -1,4 +1,4 @@
-"""Collecting a run's layer representations for CKA, in bounded memory (DESIGN §1).
+"""Collecting a run's layer representations for CKA, in bounded memory (docs/method.md#cka).
 
 Representation per prompt: the state at its ``last`` real token, or the ``mean`` over its
 real tokens (padding never enters). Two exact forms, chosen by shape (:func:`choose_form`):

@@ -1,4 +1,4 @@
-"""Linear CKA between layer representations, δ_ℓ and the critical layers (DESIGN §1).
+"""Linear CKA between layer representations, δ_ℓ and the critical layers (docs/method.md#cka).
 
 ``CKA(X, Y) = ‖YᵀX‖_F² / (‖XᵀX‖_F ‖YᵀY‖_F)`` on column-centred ``X [n, d]``,
 ``Y [n, d']`` in float64; the ``debiased`` estimator replaces each HSIC by the unbiased
@@ -155,7 +155,8 @@ def critical_layers(deltas: np.ndarray) -> list[int]:
 
 
 def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) -> dict:
-    """The ``cka`` results section (DESIGN §2) from the CKA matrix ``[L+1, L+1]``."""
+    """The ``cka`` results section (``results.sections.CKASection``) from the CKA matrix
+    ``[L+1, L+1]``."""
     deltas = delta(matrix)
     ranking = critical_layers(deltas)
     return {
