@@ -1,0 +1,50 @@
+"""Tests for layertracer.results.summary: one summary for the terminal and the report."""
+
+from __future__ import annotations
+
+from layertracer.report.html import summary_rows as html_rows
+from layertracer.results.summary import suite_line, summary_rows
+
+
+def _data(**vulnerability: object) -> dict:
+    v = {
+        "vulnerable_layer": 1, "js_mean": [0.1, 0.5, 0.2], "js_std": [0.0, 0.1, 0.1],
+        "seeds": [0, 1, 2], "stable": False, "seed_agreement": 1 / 3, "massive_dims": [3, 9],
+        "per_seed_vulnerable_layer": [1, 2, 0], "protect_massive": "none", "path": "replay",
+        "replay_max_abs_err": 1e-6, **vulnerability,
+    }  # fmt: skip
+    return {
+        "prompts": [{}, {}],
+        "accuracy": 0.5,
+        "lens": {"fidelity_max_abs_err": 0.0},
+        "vulnerability": v,
+        "ablation": {"critical_layer": 2, "target_logprob_drop": [None, 0.1, 0.7]},
+    }
+
+
+def test_rows_name_the_vulnerable_layer_and_alert_when_unstable() -> None:
+    rows = {r.measure: r for r in summary_rows(_data())}
+    assert rows["vulnerable layer"].value.startswith("1 (JS 0.500 ± 0.100 over 3 seeds")
+    assert rows["stable across seeds"].alert and "NO" in rows["stable across seeds"].value
+    assert rows["massive channels"].value == "2 (protect: none)"
+    assert rows["ablation critical layer"].value == "2 (Δ log P(target) 0.70 nats)"
+    stable = {r.measure: r for r in summary_rows(_data(stable=True))}
+    assert not stable["stable across seeds"].alert
+
+
+def test_a_state_site_counts_the_massive_elements_of_every_layer() -> None:
+    data = _data(site="state", massive_dims=[], massive_dims_per_layer={"1": [4, 5], "2": [7]})
+    rows = {r.measure: r.value for r in summary_rows(data)}
+    assert rows["massive channels"] == "3 (protect: none)"
+
+
+def test_the_report_shows_the_same_rows_as_the_terminal() -> None:
+    data = _data(site="state", massive_dims=[], massive_dims_per_layer={"1": [4]})
+    assert html_rows(data) == [(r.measure, r.value) for r in summary_rows(data)]
+
+
+def test_suite_line() -> None:
+    line = suite_line(
+        {"items": 3, "accuracy": 2 / 3, "particle_median": 4.0, "vulnerable_layer": 1}
+    )
+    assert line == "3 items, accuracy 0.667, particle 4 (IQR –, none –), vulnerable layer 1"
