@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,26 @@ def test_two_suites_and_text_mode_runs(tmp_path, capsys) -> None:
     data = json.loads((tmp_path / "t" / "results.json").read_text())
     assert [r["id"] for r in data["prompts"]] == ["w0:p1", "w0:p2", "w0:p3"]
     assert data["config"]["task"] is None and data["task"]["mode"] == "text"
+
+
+def test_run_help_shows_every_option_name_whole_at_80_columns() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import typer
+
+    from layertracer.cli import app
+
+    command = typer.main.get_command(app).commands["run"]
+    names = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    out = subprocess.run(
+        [sys.executable, "-m", "layertracer", "run", "--help"],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout  # fmt: skip
+    assert max(len(line) for line in out.splitlines()) <= 80
+    missing = [name for name in names if re.search(rf"{re.escape(name)}(?![\w-])", out) is None]
+    assert not missing, f"cut or missing at 80 columns: {missing}"
+    panels = ["Model", "Task & inputs", "Protocol", "Methods", "Output", "Performance"]
+    assert all(f"─ {panel} ─" in out for panel in panels)

@@ -57,84 +57,162 @@ class RichProgress:
 
 def run(
     model: str = typer.Option(
-        DEFAULT_MODEL, help="Hub id, directory, .gguf file, smollm2-135m or tiny:<model_type>."
+        DEFAULT_MODEL,
+        help="Hub id, directory, .gguf file, smollm2-135m or tiny:<model_type>.",
+        rich_help_panel="Model",
+    ),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Allow model code from the hub.", rich_help_panel="Model"
+    ),
+    blocks: str | None = typer.Option(
+        None, help="Override: path of the blocks' ModuleList.", rich_help_panel="Model"
+    ),
+    final_norm: str | None = typer.Option(
+        None,
+        help="Override: comma list of final-norm module paths, or 'none'.",
+        rich_help_panel="Model",
+    ),
+    unembed: str | None = typer.Option(
+        None, help="Override: path of the unembedding module.", rich_help_panel="Model"
     ),
     task: str | None = typer.Option(
         None,
         help="Built-in suite, .jsonl/.csv file or saved HF dataset folder, or a comma list "
         "of them (default: capitals).",
+        rich_help_panel="Task & inputs",
     ),
     text: str | None = typer.Option(
-        None, help="Text mode instead of --task: a text file, or builtin:gettysburg."
+        None,
+        help="Text mode instead of --task: a text file, or builtin:gettysburg.",
+        rich_help_panel="Task & inputs",
     ),
-    text_window: int = typer.Option(32, help="Text mode: tokens per window."),
-    prompt_field: str = typer.Option("prompt", help="Name of the prompt field of the task."),
-    target_field: str = typer.Option("target", help="Name of the target field of the task."),
+    text_window: int = typer.Option(
+        32, help="Text mode: tokens per window.", rich_help_panel="Task & inputs"
+    ),
+    prompt_field: str = typer.Option(
+        "prompt", help="Name of the prompt field of the task.", rich_help_panel="Task & inputs"
+    ),
+    target_field: str = typer.Option(
+        "target", help="Name of the target field of the task.", rich_help_panel="Task & inputs"
+    ),
     split: str | None = typer.Option(
-        None, help="Split of a HF DatasetDict folder (default: test, or the only one)."
+        None,
+        help="Split of a HF DatasetDict folder (default: test, or the only one).",
+        rich_help_panel="Task & inputs",
     ),
     chat_template: bool = typer.Option(
-        False, "--chat-template", help="Wrap each prompt in the tokenizer's chat template."
+        False,
+        "--chat-template",
+        help="Wrap each prompt in the tokenizer's chat template.",
+        rich_help_panel="Task & inputs",
     ),
     full_target: bool = typer.Option(
-        False, "--full-target", help="Also the teacher-forced log-prob of the whole answer."
+        False,
+        "--full-target",
+        help="Also the teacher-forced log-prob of the whole answer.",
+        rich_help_panel="Task & inputs",
     ),
-    out_dir: Path | None = typer.Option(
-        None, "--out", help="Output directory (default: a new folder under ./runs/)."
+    max_prompts: int | None = typer.Option(
+        None, help="Use only the first N prompts.", rich_help_panel="Task & inputs"
     ),
-    seeds: str = typer.Option("0,1,2", help="Mask seeds, comma-separated."),
-    mask_ratio: float = typer.Option(0.2, help="Fraction of hidden dims masked, in (0, 1)."),
-    mask_mode: str = typer.Option("zero", help="zero | mean | gaussian."),
+    shots: int = typer.Option(
+        0,
+        help="Few-shot demonstrations from the same task per prompt.",
+        rich_help_panel="Task & inputs",
+    ),
+    seeds: str = typer.Option(
+        "0,1,2", help="Mask seeds, comma-separated.", rich_help_panel="Protocol"
+    ),
+    mask_ratio: float = typer.Option(
+        0.2, help="Fraction of hidden dims masked, in (0, 1).", rich_help_panel="Protocol"
+    ),
+    mask_mode: str = typer.Option(
+        "zero", help="zero | mean | gaussian.", rich_help_panel="Protocol"
+    ),
     positions: str = typer.Option(
-        "all", help="Perturb all positions or only the last: all | last."
+        "all",
+        help="Perturb all positions or only the last: all | last.",
+        rich_help_panel="Protocol",
     ),
-    delta: float = typer.Option(0.05, help="Particle jump threshold δ."),
-    z: float = typer.Option(2.0, help="Particle z-score threshold."),
-    batch_size: str = typer.Option(
-        "8", help="Prompts per batch (seeds stacked on top), or auto (from free GPU memory)."
+    delta: float = typer.Option(
+        0.05, help="Particle jump threshold δ.", rich_help_panel="Protocol"
     ),
-    device: str = typer.Option("auto", help="cpu | cuda | auto."),
-    device_map: str | None = typer.Option(
-        None, help="auto: spread the blocks over the GPUs and the CPU (accelerate)."
-    ),
-    dtype: str = typer.Option("float32", help="float32 | bfloat16 | float16."),
-    max_prompts: int | None = typer.Option(None, help="Use only the first N prompts."),
-    shots: int = typer.Option(0, help="Few-shot demonstrations from the same task per prompt."),
+    z: float = typer.Option(2.0, help="Particle z-score threshold.", rich_help_panel="Protocol"),
     protect_massive: str = typer.Option(
-        "none", help="none (the paper) | auto (never mask massive channels)."
+        "none",
+        help="none (the paper) | auto (never mask massive channels).",
+        rich_help_panel="Protocol",
     ),
     massive_ratio: float = typer.Option(
-        10.0, help="Massive channel: mean |h| > this × the median channel's."
+        10.0,
+        help="Massive channel: mean |h| > this × the median channel's.",
+        rich_help_panel="Protocol",
     ),
     site: str = typer.Option(
-        "residual", help="Perturbed site: residual | mixer | mlp | state (see `inspect`)."
-    ),
-    no_replay: bool = typer.Option(
-        False, "--no-replay", help="Force hooked full passes (no suffix replay)."
+        "residual",
+        help="Perturbed site: residual | mixer | mlp | state (see `inspect`).",
+        rich_help_panel="Protocol",
     ),
     methods: str = typer.Option(
-        ",".join(DEFAULT_METHODS), help="Comma list of " + ",".join(ALL_METHODS) + ", or all."
+        ",".join(DEFAULT_METHODS),
+        help="Comma list of " + ",".join(ALL_METHODS) + ", or all.",
+        rich_help_panel="Methods",
     ),
     tracing_noise: float = typer.Option(
-        3.0, help="Causal tracing: noise scale in stds of the subject embeddings."
+        3.0,
+        help="Causal tracing: noise scale in stds of the subject embeddings.",
+        rich_help_panel="Methods",
     ),
-    tracing_copies: int = typer.Option(10, help="Causal tracing: noisy copies per prompt."),
-    tracing_seed: int = typer.Option(0, help="Causal tracing: seed of the first noisy copy."),
+    tracing_copies: int = typer.Option(
+        10, help="Causal tracing: noisy copies per prompt.", rich_help_panel="Methods"
+    ),
+    tracing_seed: int = typer.Option(
+        0, help="Causal tracing: seed of the first noisy copy.", rich_help_panel="Methods"
+    ),
     tracing_map_prompts: str = typer.Option(
-        "4", help="Causal tracing: full layer × position map for the first N prompts, or all."
+        "4",
+        help="Causal tracing: full layer × position map for the first N prompts, or all.",
+        rich_help_panel="Methods",
     ),
-    cka_estimator: str = typer.Option("biased", help="CKA estimator: biased | debiased."),
+    cka_estimator: str = typer.Option(
+        "biased", help="CKA estimator: biased | debiased.", rich_help_panel="Methods"
+    ),
     cka_representation: str = typer.Option(
-        "last", help="CKA representation: last (prompt token) | mean (over tokens)."
+        "last",
+        help="CKA representation: last (prompt token) | mean (over tokens).",
+        rich_help_panel="Methods",
     ),
-    trust_remote_code: bool = typer.Option(False, help="Allow model code from the hub."),
-    blocks: str | None = typer.Option(None, help="Override: path of the blocks' ModuleList."),
-    final_norm: str | None = typer.Option(
-        None, help="Override: comma list of final-norm module paths, or 'none'."
+    out_dir: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Output directory (default: a new folder under ./runs/).",
+        rich_help_panel="Output",
     ),
-    unembed: str | None = typer.Option(None, help="Override: path of the unembedding module."),
     no_report: bool = typer.Option(
-        False, "--no-report", help="Write results only, no figures or report.html."
+        False,
+        "--no-report",
+        help="Write results only, no figures or report.html.",
+        rich_help_panel="Output",
+    ),
+    batch_size: str = typer.Option(
+        "8",
+        help="Prompts per batch (seeds stacked on top), or auto (from free GPU memory).",
+        rich_help_panel="Performance",
+    ),
+    device: str = typer.Option("auto", help="cpu | cuda | auto.", rich_help_panel="Performance"),
+    device_map: str | None = typer.Option(
+        None,
+        help="auto: spread the blocks over the GPUs and the CPU (accelerate).",
+        rich_help_panel="Performance",
+    ),
+    dtype: str = typer.Option(
+        "float32", help="float32 | bfloat16 | float16.", rich_help_panel="Performance"
+    ),
+    no_replay: bool = typer.Option(
+        False,
+        "--no-replay",
+        help="Force hooked full passes (no suffix replay).",
+        rich_help_panel="Performance",
     ),
 ) -> None:
     """Analyse MODEL on TASK: logit lens, task particles, vulnerable layer."""
