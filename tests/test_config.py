@@ -10,6 +10,7 @@ import pytest
 from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
+    DEFAULT_PROTOCOL,
     ParticleConfig,
     RunConfig,
     VulnerabilityConfig,
@@ -79,14 +80,28 @@ def test_bad_massive_options(kwargs: dict) -> None:
         VulnerabilityConfig(**kwargs)
 
 
-def test_vulnerability_defaults_are_the_papers_protocol() -> None:
-    v = VulnerabilityConfig()
+def test_vulnerability_defaults_are_the_default_protocol() -> None:
+    assert VulnerabilityConfig().protocol() == DEFAULT_PROTOCOL
+    assert VulnerabilityConfig() == VulnerabilityConfig.preset(DEFAULT_PROTOCOL)
+
+
+def test_the_paper_protocol_is_the_papers() -> None:
+    v = VulnerabilityConfig.preset("paper")
     assert v.seeds == (0, 1, 2)
     assert v.mask_ratio == 0.2
     assert v.mask_mode == "zero"
     assert v.positions == "all"
     assert v.protect_massive == "none"
     assert v.massive_ratio == 10.0
+    assert not v.adaptive and v.protocol() == "paper"
+
+
+def test_options_given_with_a_protocol_override_it_and_make_it_custom() -> None:
+    v = VulnerabilityConfig.preset("paper", mask_mode="mean", seeds=None)
+    assert v.mask_mode == "mean" and v.seeds == (0, 1, 2) and v.protocol() == "custom"
+    assert VulnerabilityConfig.preset("paper", mask_mode="zero").protocol() == "paper"
+    with pytest.raises(ConfigError, match="--protocol"):
+        VulnerabilityConfig.preset("nope")
 
 
 # ---------------------------------------------------------------- ParticleConfig
@@ -237,7 +252,15 @@ def test_parse_methods_rejects_unknown_or_empty(text: str) -> None:
     ("text", "seeds"), [("0,1,2", (0, 1, 2)), ("7", (7,)), (" 3 , 5 ", (3, 5)), ("1,2,", (1, 2))]
 )
 def test_parse_seeds(text: str, seeds: tuple[int, ...]) -> None:
-    assert parse_seeds(text) == seeds
+    assert parse_seeds(text)["seeds"] == seeds and not parse_seeds(text)["adaptive"]
+
+
+def test_parse_seeds_auto_and_the_protocols_own() -> None:
+    auto = parse_seeds("auto", max_seeds=12)
+    assert auto == {"seeds": (0, 1, 2, 3), "adaptive": True, "max_seeds": 12}
+    assert VulnerabilityConfig(**auto).adaptive
+    assert parse_seeds(None) == {} and parse_seeds(None, 8) == {"max_seeds": 8}
+    assert parse_seeds(",".join(map(str, range(40))))["max_seeds"] == 40
 
 
 @pytest.mark.parametrize("text", ["a,b", "", ",", "1.5", "0,x", "1;2"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 import torch
 
-from layertracer.methods.metrics import js_divergence, pearson, spearman
+from layertracer.methods.metrics import bca_interval, js_divergence, pearson, spearman
 
 
 def log(p: np.ndarray) -> torch.Tensor:
@@ -191,3 +192,31 @@ def test_spearman_constant_non_integer_input_gives_nan() -> None:
 def test_pearson_constant_non_integer_input_gives_nan() -> None:
     assert math.isnan(pearson([0.1] * 3, [1.0, 2.0, 3.0]))
     assert math.isnan(pearson([0.7] * 7, list(range(7))))
+
+
+# ---------------------------------------------------------------- bca_interval
+
+
+def test_bca_without_bias_or_acceleration_is_the_percentile_interval() -> None:
+    draws = np.arange(100.0)  # half the draws below 49.5: z0 = 0
+    jack = [1.0, -1.0, 2.0, -2.0]  # symmetric: a = 0
+    assert bca_interval(draws, 49.5, jack) == pytest.approx(np.quantile(draws, [0.025, 0.975]))
+
+
+def test_bca_corrects_for_bias_and_acceleration_as_efron_writes_it() -> None:
+    draws = np.random.default_rng(0).gamma(2.0, size=4000)
+    point, jack = 1.5, np.random.default_rng(1).gamma(2.0, size=50)
+    z0 = NormalDist().inv_cdf(float(np.mean(draws < point)))
+    d = jack.mean() - jack
+    a = (d**3).sum() / (6 * ((d**2).sum()) ** 1.5)
+    alphas = [NormalDist().cdf(z0 + (z0 + z) / (1 - a * (z0 + z))) for z in (-1.959964, 1.959964)]
+    want = np.quantile(draws, alphas)
+    assert bca_interval(draws, point, jack) == pytest.approx(want, rel=1e-4)
+    assert bca_interval(draws, point, jack) != pytest.approx(np.quantile(draws, [0.025, 0.975]))
+
+
+def test_bca_is_undefined_when_every_draw_is_on_one_side() -> None:
+    assert bca_interval([3.0] * 50, 2.0, [2.0] * 5) is None
+    assert bca_interval([1.0, 2.0], math.nan, [1.0]) is None
+    assert bca_interval([math.nan], 0.5, [0.5]) is None
+    assert bca_interval([2.0] * 50, 2.0, [2.0] * 5) == [2.0, 2.0]  # all draws equal the point

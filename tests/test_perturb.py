@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from layertracer.config import VulnerabilityConfig
 from layertracer.methods.vulnerability.perturb import (
     MaskPlan,
     mask_dims,
+    norm_noise,
     num_masked,
     perturb,
     plan_masks,
@@ -33,7 +36,8 @@ def state(batch: int = 3, seq: int = 5, d: int = D, seed: int = 0) -> torch.Tens
 
 
 def cfg(**kw) -> VulnerabilityConfig:
-    return VulnerabilityConfig(seeds=(0, 1), **kw)
+    """The paper's protocol (masked dims) with two seeds, unless ``kw`` says otherwise."""
+    return VulnerabilityConfig.preset("paper", **{"seeds": (0, 1), **kw})
 
 
 def others(dims: list[int], d: int = D) -> list[int]:
@@ -105,8 +109,10 @@ def test_plan_masks_protect_massive() -> None:
     stats.add(states, torch.ones(2, 4))
     stats.finish()
     massive = [3, 9]
-    auto = plan_masks(VulnerabilityConfig(protect_massive="auto"), stats, L, 32, massive)
-    none = plan_masks(VulnerabilityConfig(), stats, L, 32, massive)
+    auto = plan_masks(
+        VulnerabilityConfig.preset("paper", protect_massive="auto"), stats, L, 32, massive
+    )
+    none = plan_masks(VulnerabilityConfig.preset("paper"), stats, L, 32, massive)
     k = num_masked(0.2, 32)
     assert auto.seeds == none.seeds == (0, 1, 2)
     for plan in (auto, none):
@@ -123,7 +129,7 @@ def test_plan_masks_protect_massive() -> None:
 
 def test_perturb_output_shape_and_seed_major_order() -> None:
     plan, h = make_plan(seeds=(0, 1, 2)), state(batch=2)
-    c = VulnerabilityConfig(seeds=(0, 1, 2))
+    c = VulnerabilityConfig.preset("paper")
     out = perturb(h, 1, plan, c, torch.tensor([4, 4]), [0, 1])
     assert out.shape == (3 * 2, 5, D)
     for s_index in range(3):
@@ -237,3 +243,42 @@ def test_perturb_gaussian_last_position_independent_of_batch() -> None:
     for s_index in range(2):
         assert torch.equal(out_batch[s_index * 2, :4], out_alone[s_index, :4])
         assert not torch.equal(out_alone[s_index, 3], alone[0, 3])
+
+
+# ---------------------------------------------------------------- norm mode
+
+
+def test_norm_noise_has_the_stated_norm_and_spares_padding() -> None:
+    h = state(batch=2, seq=5)
+    last = torch.tensor([4, 2])  # the second prompt has 3 real tokens, then padding
+    noise = norm_noise(h, 3, 0, 0.2, last, [0, 1])
+    norms = noise.norm(dim=-1)  # [B, T]
+    want = math.sqrt(0.2) * h.norm(dim=-1)
+    torch.testing.assert_close(norms[0], want[0])
+    torch.testing.assert_close(norms[1, :3], want[1, :3])
+    assert (noise[1, 3:] == 0).all()
+
+
+def test_norm_noise_does_not_depend_on_batching_or_padding() -> None:
+    h = state(batch=2, seq=6)
+    both = norm_noise(h, 1, 5, 0.2, torch.tensor([5, 3]), [7, 8])
+    alone = norm_noise(h[1:, :4], 1, 5, 0.2, torch.tensor([3]), [8])
+    torch.testing.assert_close(both[1, :4], alone[0])
+    other_seed = norm_noise(h[1:, :4], 1, 6, 0.2, torch.tensor([3]), [8])
+    other_layer = norm_noise(h[1:, :4], 2, 5, 0.2, torch.tensor([3]), [8])
+    assert not torch.allclose(alone, other_seed) and not torch.allclose(alone, other_layer)
+
+
+def test_perturb_norm_mode_stacks_seeds_and_respects_positions() -> None:
+    h, last = state(batch=2, seq=5), torch.tensor([4, 2])
+    plan = plan_masks(cfg(mask_mode="norm"), ActivationStats(), L, D, [])
+    assert all(d == [] for per in plan.dims for d in per)  # no dims are masked
+    out = perturb(h, 2, plan, cfg(mask_mode="norm"), last, [0, 1])  # [S·B, T, d]
+    assert out.shape == (4, 5, D)
+    for s in range(2):
+        torch.testing.assert_close(
+            out[2 * s : 2 * s + 2] - h, norm_noise(h, 2, s, 0.2, last, [0, 1])
+        )
+    only_last = perturb(h, 2, plan, cfg(mask_mode="norm", positions="last"), last, [0, 1])
+    changed = (only_last[:2] != h).any(dim=-1)  # [B, T]
+    assert changed.tolist() == [[False] * 4 + [True], [False, False, True, False, False]]

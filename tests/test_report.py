@@ -58,8 +58,9 @@ def shrunk(data: dict, num_layers: int) -> dict:
     d["particles"]["median"] = float(np.median(found)) if found else None
     v = d["vulnerability"]
     v["js"] = [curve[:keep] for curve in v["js"]]
-    for key in ("js_mean", "js_std", "site_layers"):
+    for key in ("js_mean", "js_std", "site_layers", "js_ci95", "argmax_frequency"):
         v[key] = v[key][:keep]
+    v["confidence_set"] = [i for i in v["confidence_set"] if i < keep]
     for key in ("masked_dims", "masked_massive"):
         v[key] = {seed: per_layer[:keep] for seed, per_layer in v[key].items()}
     v["vulnerable_layer"] = int(np.argmax(v["js_mean"]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from layertracer.report.html import summary_rows as html_rows
-from layertracer.results.summary import suite_line, summary_rows
+from layertracer.results.summary import suite_line, summary_rows, vulnerable_line
 
 
 def _data(**vulnerability: object) -> dict:
@@ -22,14 +22,24 @@ def _data(**vulnerability: object) -> dict:
     }
 
 
-def test_rows_name_the_vulnerable_layer_and_alert_when_unstable() -> None:
-    rows = {r.measure: r for r in summary_rows(_data())}
-    assert rows["vulnerable layer"].value.startswith("1 (JS 0.500 ± 0.100 over 3 seeds")
-    assert rows["stable across seeds"].alert and "NO" in rows["stable across seeds"].value
-    assert rows["massive channels"].value == "2 (protect: none)"
-    assert rows["ablation critical layer"].value == "2 (Δ log P(target) 0.70 nats)"
-    stable = {r.measure: r for r in summary_rows(_data(stable=True))}
-    assert not stable["stable across seeds"].alert
+def test_rows_name_the_vulnerable_layer_with_its_uncertainty_and_alert_when_unstable() -> None:
+    old = {r.measure: r for r in summary_rows(_data())}  # a run without the bootstrap fields
+    assert old["vulnerable layer"].value == "1 (agreement 33%, 3 seeds)"
+    assert old["JS at the vulnerable layer"].value == "0.500 (± 0.100)"
+    assert old["stable"].alert and old["stable"].value.startswith("NO")
+    assert old["massive channels"].value == "2 (protect: none)"
+    assert old["ablation critical layer"].value == "2 (Δ log P(target) 0.70 nats)"
+    new = _data(
+        stable=True, confidence_set=[1, 2], reliability={"seeds": 0.93, "prompts": 0.99},
+        js_ci95=[[0.0, 0.2], [0.4, 0.6], [0.1, 0.3]],
+    )  # fmt: skip
+    rows = {r.measure: r for r in summary_rows(new)}
+    assert rows["vulnerable layer"].value == "1 (95% set 1–2, reliability 0.93, 3 seeds)"
+    assert rows["JS at the vulnerable layer"].value == "0.500 (95% CI 0.400–0.600)"
+    assert rows["stable"].value == "yes" and not rows["stable"].alert
+    assert vulnerable_line({**new["vulnerability"], "confidence_set": [3, 7, 12]}).startswith(
+        "layer 1 (95% set {3, 7, 12}"
+    )
 
 
 def test_a_state_site_counts_the_massive_elements_of_every_layer() -> None:

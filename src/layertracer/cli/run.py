@@ -16,6 +16,8 @@ from layertracer.cli.summary import summary_table
 from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
     AblationConfig,
     AnatomyOverrides,
     CKAConfig,
@@ -120,27 +122,42 @@ def run(
         help="Few-shot demonstrations from the same task per prompt.",
         rich_help_panel="Task & inputs",
     ),
-    seeds: str = typer.Option(
-        "0,1,2", help="Mask seeds, comma-separated.", rich_help_panel="Protocol"
+    protocol: str = typer.Option(
+        DEFAULT_PROTOCOL,
+        help=f"Vulnerability protocol: {' | '.join(PROTOCOLS)} (paper: the paper's exact "
+        "protocol). The options below override it.",
+        rich_help_panel="Protocol",
     ),
-    mask_ratio: float = typer.Option(
-        0.2, help="Fraction of hidden dims masked, in (0, 1).", rich_help_panel="Protocol"
+    seeds: str | None = typer.Option(
+        None,
+        help="Seeds, comma-separated, or auto (4 at a time until stable, up to --max-seeds) "
+        "[default: the protocol's].",
+        rich_help_panel="Protocol",
     ),
-    mask_mode: str = typer.Option(
-        "zero", help="zero | mean | gaussian.", rich_help_panel="Protocol"
+    max_seeds: int = typer.Option(32, help="Budget of --seeds auto.", rich_help_panel="Protocol"),
+    mask_ratio: float | None = typer.Option(
+        None,
+        help="Share of the state perturbed, in (0, 1): masked dims, or the noise norm "
+        "sqrt(r)·|h| for norm [default: the protocol's].",
+        rich_help_panel="Protocol",
     ),
-    positions: str = typer.Option(
-        "all",
-        help="Perturb all positions or only the last: all | last.",
+    mask_mode: str | None = typer.Option(
+        None,
+        help="zero | mean | gaussian | norm [default: the protocol's].",
+        rich_help_panel="Protocol",
+    ),
+    positions: str | None = typer.Option(
+        None,
+        help="Perturb all positions or only the last: all | last [default: the protocol's].",
         rich_help_panel="Protocol",
     ),
     delta: float = typer.Option(
         0.05, help="Particle jump threshold δ.", rich_help_panel="Protocol"
     ),
     z: float = typer.Option(2.0, help="Particle z-score threshold.", rich_help_panel="Protocol"),
-    protect_massive: str = typer.Option(
-        "none",
-        help="none (the paper) | auto (never mask massive channels).",
+    protect_massive: str | None = typer.Option(
+        None,
+        help="none | auto (never mask massive channels) [default: the protocol's].",
         rich_help_panel="Protocol",
     ),
     massive_ratio: float = typer.Option(
@@ -241,8 +258,9 @@ def run(
             map_prompts=parse_map_prompts(tracing_map_prompts),
             replay=not no_replay,
         ),
-        vulnerability=VulnerabilityConfig(
-            seeds=parse_seeds(seeds),
+        vulnerability=VulnerabilityConfig.preset(
+            protocol,
+            **parse_seeds(seeds, max_seeds),
             mask_ratio=mask_ratio,
             mask_mode=mask_mode,
             positions=positions,

@@ -37,6 +37,8 @@ from layertracer.config.parse import (
     parse_methods,
     parse_seeds,
 )
+from layertracer.config.protocols import DEFAULT as DEFAULT_PROTOCOL
+from layertracer.config.protocols import PROTOCOLS
 from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig
 
 __all__ = [
@@ -44,12 +46,14 @@ __all__ = [
     "CKA_ESTIMATORS",
     "CKA_REPRESENTATIONS",
     "DEFAULT_METHODS",
+    "DEFAULT_PROTOCOL",
     "DEVICES",
     "DEVICE_MAPS",
     "DTYPES",
     "MASK_MODES",
     "POSITIONS",
     "PROTECT",
+    "PROTOCOLS",
     "SENSITIVITY_DELTAS",
     "SITES",
     "AblationConfig",

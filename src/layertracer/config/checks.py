@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from layertracer.errors import ConfigError
 
-MASK_MODES = ("zero", "mean", "gaussian")
+MASK_MODES = ("zero", "mean", "gaussian", "norm")
 POSITIONS = ("all", "last")
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_MAPS = ("auto",)

@@ -16,6 +16,7 @@ from layertracer.config.checks import (
     check,
     choice,
 )
+from layertracer.config.protocols import PROTOCOLS
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,17 @@ class ParticleConfig:
 class VulnerabilityConfig:
     """The perturbation protocol of the vulnerability scan (docs/method.md#vulnerable-layer).
 
+    The defaults are the default protocol (:data:`layertracer.config.protocols.DEFAULT`);
+    :meth:`preset` builds a named one (``paper`` is the paper's protocol).
+
     Attributes:
         seeds: Mask seeds; dims of layer ``i`` under seed ``s`` come from ``rng([s, i])``.
-        mask_ratio: Fraction ``r`` of hidden dims masked, ``k = round(r * d)``.
-        mask_mode: ``zero``, ``mean`` (per-dim clean mean) or ``gaussian`` (adds noise
-            with the per-dim clean std).
+            With ``adaptive``, the first round's seeds.
+        mask_ratio: ``zero``/``mean``/``gaussian``: fraction ``r`` of hidden dims masked,
+            ``k = round(r * d)``; ``norm``: the noise norm is ``sqrt(r)·‖h‖``.
+        mask_mode: ``zero``, ``mean`` (per-dim clean mean), ``gaussian`` (adds noise with
+            the per-dim clean std) or ``norm`` (adds isotropic noise of norm ``sqrt(r)·‖h‖``
+            to every perturbed token's state).
         positions: Perturb ``all`` positions or only each prompt's ``last`` real token.
         protect_massive: ``none`` (the paper) or ``auto`` (never mask massive channels).
         massive_ratio: A channel is massive if its mean ``|h|`` at some layer exceeds
@@ -59,16 +66,27 @@ class VulnerabilityConfig:
         replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.
         site: What is perturbed at layer ``i``: the ``residual`` state, block ``i``'s
             ``mixer`` or ``mlp`` output, or its recurrent ``state`` (see ``sites.py``).
+        adaptive: ``--seeds auto``: add ``seed_step`` seeds at a time (consecutive after
+            ``seeds``) until the vulnerable layer is stable or ``max_seeds`` are used.
+        seed_step: Seeds added per round of an adaptive scan.
+        max_seeds: The budget of an adaptive scan.
+        bootstrap: Resamples of the prompts-and-seeds bootstrap (docs/method.md#stability).
+        splits: At most this many random balanced splits for the split-half reliability.
     """
 
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
     mask_ratio: float = 0.2
-    mask_mode: str = "zero"
+    mask_mode: str = "norm"
     positions: str = "all"
     protect_massive: str = "none"
     massive_ratio: float = 10.0
     replay: bool = True
     site: str = "residual"
+    adaptive: bool = False
+    seed_step: int = 4
+    max_seeds: int = 32
+    bootstrap: int = 1000
+    splits: int = 100
 
     def __post_init__(self) -> None:
         check(len(self.seeds) > 0, "--seeds needs at least one seed")
@@ -80,6 +98,36 @@ class VulnerabilityConfig:
         choice("--protect-massive", self.protect_massive, PROTECT)
         choice("--site", self.site, SITES)
         check(self.massive_ratio > 1, f"--massive-ratio must be > 1, got {self.massive_ratio}")
+        check(self.seed_step >= 1, f"seed_step must be >= 1, got {self.seed_step}")
+        check(
+            self.max_seeds >= len(self.seeds),
+            f"--max-seeds must be >= the {len(self.seeds)} starting seeds, got {self.max_seeds}",
+        )
+        check(self.bootstrap >= 0, f"bootstrap must be >= 0, got {self.bootstrap}")
+        check(self.splits >= 1, f"splits must be >= 1, got {self.splits}")
+        check(
+            not (self.mask_mode == "norm" and self.site == "state"),
+            "--mask-mode norm perturbs token states; the state site takes zero|mean|gaussian",
+        )
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> VulnerabilityConfig:
+        """The protocol ``name`` of :data:`~layertracer.config.protocols.PROTOCOLS`, with
+        ``overrides`` (options given explicitly; ``None`` values keep the protocol's).
+
+        Raises:
+            ConfigError: An unknown protocol or a bad option value.
+        """
+        choice("--protocol", name, tuple(PROTOCOLS))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**PROTOCOLS[name], **given})
+
+    def protocol(self) -> str:
+        """The name of the protocol these options are, or ``custom``."""
+        for name, options in PROTOCOLS.items():
+            if all(getattr(self, key) == value for key, value in options.items()):
+                return name
+        return "custom"
 
 
 @dataclass(frozen=True)

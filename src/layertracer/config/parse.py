@@ -64,16 +64,24 @@ def parse_map_prompts(text: str) -> int | None:
     return count
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """Parses ``--seeds 0,1,2`` into a tuple of ints.
+def parse_seeds(text: str | None, max_seeds: int = 32) -> dict:
+    """Parses ``--seeds``: ``0,1,2``, or ``auto`` (adaptive: seeds 0..3 first, up to
+    ``max_seeds``), or ``None`` (the protocol's seeds); returns the matching
+    :class:`~layertracer.config.VulnerabilityConfig` options.
 
     Raises:
         ConfigError: A seed that is not a non-negative integer.
     """
+    if text is None:
+        return {"max_seeds": max_seeds} if max_seeds != 32 else {}
+    if text.strip().lower() == "auto":
+        return {"seeds": (0, 1, 2, 3), "adaptive": True, "max_seeds": max_seeds}
     try:
         seeds = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(
+            f"--seeds must be comma-separated integers or auto, got {text!r}"
+        ) from None
     check(len(seeds) > 0, "--seeds needs at least one seed")
     check(all(s >= 0 for s in seeds), f"--seeds must be non-negative integers, got {text!r}")
-    return seeds
+    return {"seeds": seeds, "adaptive": False, "max_seeds": max(max_seeds, len(seeds))}

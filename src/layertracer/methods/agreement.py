@@ -14,9 +14,12 @@ built from per-prompt values where they exist (NaN = does not apply at that laye
 
 For each pair: Spearman and Pearson correlation over the layers where both curves are
 finite, and the distance between their chosen layers (each curve's argmax, lowest layer
-on ties). 95% confidence intervals: percentile bootstrap over prompts (resample prompt
-indices with replacement from a seeded generator, recompute both curves; the interval is
-widened to contain the point estimate where all draws fall on one side). CKA is
+on ties). 95% confidence intervals: BCa bootstrap over prompts (resample prompt indices
+with replacement from a seeded generator, recompute both curves; the acceleration from the
+leave-one-prompt-out values, :func:`layertracer.methods.metrics.bca_interval`). Where every
+resample falls on one side of the point estimate (a discrete statistic, e.g. a layer
+distance no resample reaches) BCa is undefined: the interval is ``null`` and the statistic
+is listed in the pair's ``degenerate``. CKA is
 resampled from the per-layer Gram matrices when the run kept them (``n ≤``
 :data:`CKA_BOOTSTRAP_MAX_N`), else held fixed (``bootstrap.cka`` says which).
 """
@@ -30,9 +33,10 @@ from itertools import combinations
 import numpy as np
 
 from layertracer.methods.cka.core import neighbour_delta
-from layertracer.methods.metrics import pearson, spearman
+from layertracer.methods.metrics import bca_interval, pearson, spearman
 
 CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing")
+STATS = ("spearman", "pearson", "layer_distance")
 CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
 
 Criterion = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
@@ -161,20 +165,6 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(constant | ~(denom > 0), math.nan, out)
 
 
-def ci95(draws: list[float], point: float) -> list[float] | None:
-    """Percentile 95% interval of the finite bootstrap draws, widened to contain the point
-    estimate (rank statistics of few layers and layer distances are discrete, so all
-    draws can fall on one side of it); ``None`` without finite draws."""
-    values = np.asarray(draws, dtype=float)
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return None
-    low, high = np.percentile(values, [2.5, 97.5]).tolist()
-    if math.isfinite(point):
-        low, high = min(low, point), max(high, point)
-    return [low, high]
-
-
 def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
     """Bootstrap resamples as multiplicities: ``out[b, p]`` = how often prompt ``p`` is drawn
     in resample ``b`` (``count`` draws with replacement, ``default_rng(seed)``). ``[B, N]``"""
@@ -200,23 +190,21 @@ def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int)
     curves = {name: criteria[name](np.ones((1, count)))[0] for name in names}
     weights = resample_weights(count, samples, seed)  # [samples, N]
     boot = {name: criteria[name](weights) for name in names}  # [samples, L+1] each
+    leave_one_out = np.ones((count, count)) - np.eye(count)  # [N, N]
+    jack = {name: criteria[name](leave_one_out) for name in names} if samples else {}
     rows = []
     for a, b in combinations(names, 2):
-        rho, r, dist = compare(curves[a], curves[b])
-        rho_d, r_d, dist_d = compare_rows(boot[a], boot[b])
-        rows.append(
-            {
-                "a": a,
-                "b": b,
-                "spearman": rho,
-                "pearson": r,
-                "spearman_ci95": ci95(rho_d, rho),
-                "pearson_ci95": ci95(r_d, r),
-                "layer_distance": dist,
-                "layer_distance_ci95": ci95(dist_d, dist),
-                "layers": int((np.isfinite(curves[a]) & np.isfinite(curves[b])).sum()),
-            }
-        )
+        points = compare(curves[a], curves[b])
+        draws = compare_rows(boot[a], boot[b])
+        jacks = compare_rows(jack[a], jack[b]) if samples else (None,) * 3
+        row = {"a": a, "b": b, "degenerate": []}
+        for stat, point, draw, jackknife in zip(STATS, points, draws, jacks, strict=True):
+            interval = bca_interval(draw, point, jackknife) if samples else None
+            if samples and interval is None and np.isfinite(draw).any() and math.isfinite(point):
+                row["degenerate"].append(stat)  # every resample on one side of the point
+            row.update({stat: point, f"{stat}_ci95": interval})
+        row["layers"] = int((np.isfinite(curves[a]) & np.isfinite(curves[b])).sum())
+        rows.append(row)
     return {
         "criteria": names,
         "curves": {name: curve.tolist() for name, curve in curves.items()},
@@ -246,7 +234,7 @@ def agreement_section(
     """
     count = len(next(iter(per_prompt.values())))
     criteria = {name: prompt_criterion(v) for name, v in per_prompt.items()}
-    boot = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "percentile 95%"}
+    boot = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
     if cka_delta is not None:
         if grams is not None and count > CKA_BOOTSTRAP_MAX_N:
             grams = None

@@ -1,9 +1,10 @@
-"""Pure metric functions: divergences and rank statistics."""
+"""Pure metric functions: divergences, rank statistics and the BCa bootstrap interval."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -51,3 +52,46 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
     first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first copy
     return (first + (counts - 1) / 2.0)[inverse]  # average rank over ties
+
+
+def bca_interval(
+    draws: Sequence[float], point: float, jackknife: Sequence[float], level: float = 0.95
+) -> list[float] | None:
+    """Bias-corrected and accelerated (BCa) bootstrap interval (Efron 1987).
+
+    ``z0 = Φ⁻¹(share of finite draws below the point, ties counted half)``; the acceleration
+    ``a = Σ(m − θ_i)³ / (6·(Σ(m − θ_i)²)^1.5)`` from the leave-one-out values ``θ_i`` (mean
+    ``m``; 0 when they are all equal); the interval is the draws' percentiles at
+    ``Φ(z0 + (z0 + z)/(1 − a(z0 + z)))`` for ``z = Φ⁻¹((1 ∓ level)/2)``.
+
+    Args:
+        draws: The statistic on each bootstrap resample (non-finite draws are left out).
+        point: The statistic on the data.
+        jackknife: The statistic with each unit (prompt) left out in turn.
+        level: Coverage, in (0, 1).
+
+    Returns:
+        ``[low, high]`` with ``low <= high``, or ``None`` where BCa is undefined: no finite
+        draw, a non-finite point, or every draw on one side of the point (``z0`` infinite),
+        as happens for a discrete statistic that no resample reaches.
+    """
+    values = np.asarray(draws, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values) or not math.isfinite(point):
+        return None
+    below = (np.sum(values < point) + 0.5 * np.sum(values == point)) / len(values)
+    if below <= 0.0 or below >= 1.0:
+        return None
+    normal = NormalDist()
+    z0 = normal.inv_cdf(float(below))
+    jack = np.asarray(jackknife, dtype=np.float64)
+    jack = jack[np.isfinite(jack)]
+    spread = jack.mean() - jack if len(jack) else np.zeros(1)
+    denom = 6.0 * float(np.sum(spread**2)) ** 1.5
+    a = float(np.sum(spread**3)) / denom if denom > 0 else 0.0
+    ends = []
+    for tail in ((1 - level) / 2, (1 + level) / 2):
+        z = z0 + normal.inv_cdf(tail)
+        ends.append(normal.cdf(z0 + z / (1 - a * z)))
+    low, high = np.quantile(values, ends).tolist()
+    return [low, high]

@@ -70,10 +70,10 @@ def summarize(curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers
         ``median``/``iqr`` are over prompts that have a particle (``None`` if none do).
     """
     layers = particles_for(curves, cfg)
-    stats = _stats(layers)
+    stats = particle_stats(layers)
     sensitivity = {}
     for d in cfg.sensitivity:
-        s = _stats(particles_for(curves, cfg, d))
+        s = particle_stats(particles_for(curves, cfg, d))
         sensitivity[f"{d:g}"] = {"median": s["median"], "none_fraction": s["none_fraction"]}
     histogram = [0] * (num_layers + 1)
     for layer in layers:
@@ -91,13 +91,19 @@ def summarize(curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers
     }
 
 
-def _stats(layers: Sequence[int | None]) -> dict:
+def particle_stats(layers: Sequence[int | None]) -> dict:
+    """Median, quartiles and IQR of the particles that exist (linear interpolation), and the
+    fraction of prompts without one (``count`` prompts)."""
     found = np.array([x for x in layers if x is not None], dtype=np.float64)
     none_fraction = 1.0 - len(found) / len(layers) if layers else 0.0
     if len(found) == 0:
-        return {"median": None, "quartiles": None, "iqr": None, "none_fraction": none_fraction}
+        return {
+            "count": len(layers), "median": None, "quartiles": None, "iqr": None,
+            "none_fraction": none_fraction,
+        }  # fmt: skip
     q25, q50, q75 = np.percentile(found, [25, 50, 75])
     return {
+        "count": len(layers),
         "median": float(q50),
         "quartiles": [float(q25), float(q75)],
         "iqr": float(q75 - q25),

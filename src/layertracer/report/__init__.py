@@ -18,7 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
-from layertracer.report import figures, method_figures, topk
+from layertracer.report import figures, js_figure, method_figures, topk
 from layertracer.report.data import output_dir, run_data
 from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
@@ -38,8 +38,10 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
      "How many prompts have their particle at each layer, with median and IQR, and the "
      "sensitivity of the median to the jump threshold δ.", figures.particles),
     ("js", "Vulnerability (Jensen–Shannon divergence)",
-     "Output change when 20% of hidden dims are masked at each layer: single seeds, mean ± "
-     "std over seeds, and the vulnerable layer (argmax of the mean).", figures.js_curve),
+     "Output change when the state at each layer is perturbed: single seeds, the mean with its "
+     "95% bootstrap band over prompts and seeds, the vulnerable layer (argmax of the mean) "
+     "and its 95% confidence set (shaded); under it, how often each layer is the argmax of "
+     "a resample.", js_figure.js_curve),
     ("cka", "CKA similarity",
      "Linear CKA between every pair of layers, and δ_ℓ (mean CKA with the neighbouring "
      "layers) whose minima are the critical layers.", method_figures.cka_matrix),

@@ -13,11 +13,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from layertracer.report.data import floats, layer_states, num_layers, probs_matrix, run_label
+from layertracer.report.data import layer_states, num_layers, probs_matrix, run_label
 from layertracer.report.style import (
     ACCENT,
     DATA,
-    UNSTABLE,
     draw_strip,
     layer_figure,
     set_layer_ticks,
@@ -145,59 +144,3 @@ def _sensitivity_table(side: Axes, part: dict) -> None:
         if r == 0 or (r > 0 and rows[r - 1][0] == current):
             cell.set_text_props(fontweight="bold")
     side.set_title("Sensitivity over δ", fontsize=9)
-
-
-def js_curve(data: dict) -> Figure | None:
-    """Jensen–Shannon divergence per perturbed layer: seeds, mean ± std, vulnerable layer."""
-    vul = data.get("vulnerability")
-    if not vul or not vul.get("js_mean"):
-        return None
-    L = num_layers(data)
-    layers = np.arange(L + 1)
-    mean, std = floats(vul["js_mean"]), floats(vul.get("js_std") or [0.0] * (L + 1))
-    fig, ax, strip, _ = layer_figure(8.0, 4.4)
-    for n, curve in enumerate(vul.get("js", [])):
-        label = f"single seeds ({len(vul['js'])})" if n == 0 else None
-        ax.plot(layers, floats(curve), color="#8c8c8c", lw=0.8, alpha=0.6, label=label)
-    low, high = np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)  # JS lies in [0, 1]
-    ax.fill_between(layers, low, high, color=DATA, alpha=0.15, lw=0, label="± std")
-    ax.plot(layers, mean, color=DATA, lw=2, marker=".", label="mean over seeds")
-    _mark_vulnerable(ax, vul, mean)
-    top = max(float(np.nanmax(high)), *(float(np.nanmax(floats(c))) for c in vul.get("js", [])))
-    ax.set_ylim(0, min(1.05, max(top * 1.2, 1e-4)))
-    ax.set_ylabel("JS divergence (bits, 0–1)")
-    ax.set_title(_js_title(data, vul))
-    ax.grid(axis="y", alpha=0.3)
-    finish_layer_axes(fig, ax, strip, data)
-    return fig
-
-
-def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
-    layer = vul.get("vulnerable_layer")
-    if layer is None:
-        return
-    stable = vul.get("stable", True)
-    color = ACCENT if stable else UNSTABLE
-    ax.axvline(layer, color=color, ls="--", lw=1.3)
-    ax.plot([layer], [mean[layer]], marker="*", ms=14, color=color, ls="")
-    note = "" if stable else " (not stable)"
-    ax.annotate(
-        f"vulnerable layer {layer}{note}",
-        (layer, mean[layer]),
-        xytext=(6, 10),
-        textcoords="offset points",
-        color=color,
-        fontsize=8,
-        fontweight="bold",
-    )
-
-
-def _js_title(data: dict, vul: dict) -> str:
-    seeds = len(vul.get("seeds", vul.get("js", [])))
-    title = (
-        f"Vulnerability: JS per perturbed layer ({vul.get('site', 'residual')}), {seeds} seeds, "
-        f"mask {vul.get('mask_ratio', '?')} {vul.get('mask_mode', '')} — {run_label(data)}"
-    )
-    if vul.get("seed_agreement") is not None:
-        title += f"\nseed agreement on the vulnerable layer: {vul['seed_agreement']:.0%}"
-    return title

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from layertracer.errors import ResultsError
-from layertracer.results.files import atomic_write, prompts_csv
+from layertracer.results.files import arrays_npz, atomic_write, prompts_csv, read_npz
 from layertracer.results.sections import (
     PER_LAYER,
     PROMPT_PER_LAYER,
@@ -37,6 +37,7 @@ from layertracer.results.sections import (
 )
 
 SCHEMA_VERSION = 1
+ARRAYS = "arrays.npz"
 
 
 class Results(BaseModel):
@@ -55,6 +56,8 @@ class Results(BaseModel):
             sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
+        arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
+            results.json (e.g. ``js [prompts, seeds, L+1]``); read back by :func:`load`.
     """
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
@@ -77,6 +80,25 @@ class Results(BaseModel):
     suites: dict[str, SuiteSummary] | None = None
     warnings: list[str] = []
     timing: dict[str, float | None] = {}
+    _arrays: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-prompt arrays of the run (``arrays.npz``), by name."""
+        return self._arrays
+
+    def __eq__(self, other: object) -> bool:
+        """Equal results.json objects and equal arrays (NaN equal to NaN)."""
+        if not isinstance(other, Results):
+            return NotImplemented
+        mine, theirs = self.arrays, other.arrays
+        return (
+            self.to_dict() == other.to_dict()
+            and mine.keys() == theirs.keys()
+            and all(np.array_equal(mine[k], theirs[k], equal_nan=True) for k in mine)
+        )
+
+    __hash__ = None  # mutable
 
     @model_validator(mode="after")
     def _check(self) -> Results:
@@ -116,12 +138,16 @@ class Results(BaseModel):
             raise ResultsError(f"{where}: {problem}") from None
 
     def save(self, out_dir: str | Path) -> Path:
-        """Writes ``results.json`` and ``prompts.csv`` into ``out_dir``; returns the json path."""
+        """Writes ``results.json``, ``prompts.csv`` and (when the run has arrays)
+        ``arrays.npz`` into ``out_dir``; returns the json path."""
         data = self.to_dict()
         text = json.dumps(data, indent=1, allow_nan=False) + "\n"
-        table = prompts_csv(data["prompts"])  # both serialised before anything is written
+        table = prompts_csv(data["prompts"])  # all serialised before anything is written
+        arrays = arrays_npz(self.arrays) if self.arrays else None
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        if arrays is not None:
+            atomic_write(out / ARRAYS, arrays)
         atomic_write(out / "prompts.csv", table)
         path = out / "results.json"
         atomic_write(path, text)
@@ -149,7 +175,14 @@ def load(path: str | Path) -> Results:
         raise ResultsError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
     except OSError as exc:
         raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
-    return Results.from_dict(data, str(file))
+    results = Results.from_dict(data, str(file))
+    arrays = file.parent / ARRAYS
+    if arrays.is_file():
+        try:
+            results.arrays.update(read_npz(arrays))
+        except (OSError, ValueError) as exc:  # truncated or not an npz file
+            raise ResultsError(f"{arrays}: cannot read ({exc})") from None
+    return results
 
 
 def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:

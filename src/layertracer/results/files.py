@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 CSV_FIELDS = (
     "id",
     "prompt",
@@ -35,17 +37,31 @@ def prompts_csv(prompts: Iterable[dict]) -> str:
     return buffer.getvalue()
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same directory."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Writes ``content`` (text as UTF-8) to ``path`` through a temporary file in the same
+    directory, renamed into place when complete."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def arrays_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as the bytes of an uncompressed ``.npz`` file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
 
 
 def _umask() -> int:

@@ -119,13 +119,15 @@ class PromptRow(Section):
 class ParticleStats(Section):
     """Median, IQR and fraction without a particle over a set of prompts."""
 
+    count: int | None = None
     median: float | None = None
     iqr: float | None = None
     none_fraction: float | None = None
 
 
 class ParticlesSection(ParticleStats):
-    """Task particles (docs/method.md#task-particle)."""
+    """Task particles (docs/method.md#task-particle); ``correct``: the same statistics over
+    the prompts the model answers correctly (first token)."""
 
     delta: float
     z: float
@@ -135,10 +137,19 @@ class ParticlesSection(ParticleStats):
     delta_min: float | None = None
     quartiles: Interval = None
     sensitivity: dict[str, ParticleStats] = {}
+    correct: ParticleStats | None = None
+
+
+class Reliability(Section):
+    """Split-half reliability of the JS profile (``None``: fewer than 4 seeds/prompts)."""
+
+    seeds: float | None = None
+    prompts: float | None = None
 
 
 class VulnerabilitySection(Section):
-    """The vulnerability scan (docs/method.md#vulnerable-layer)."""
+    """The vulnerability scan (docs/method.md#vulnerable-layer) with its uncertainty
+    (docs/method.md#stability)."""
 
     mask_ratio: float
     mask_mode: str
@@ -166,6 +177,14 @@ class VulnerabilitySection(Section):
     prompts: int | None = None
     site_layers: list[bool] | None = None
     massive_dims_per_layer: dict[str, list[int]] | None = None
+    protocol: str | None = None
+    js_ci95: list[Interval] | None = None
+    argmax_frequency: PerLayer | None = None
+    confidence_set: list[int] | None = None
+    reliability: Reliability | None = None
+    bootstrap: dict[str, Any] | None = None
+    adaptive: dict[str, Any] | None = None
+    arrays: dict[str, str] | None = None
 
 
 class CKASection(Section):
@@ -246,6 +265,7 @@ class AgreementPair(Section):
     pearson_ci95: Interval = None
     layer_distance_ci95: Interval = None
     layers: int | None = None
+    degenerate: list[str] = []  # statistics whose BCa interval is undefined
 
 
 class AgreementSection(Section):
@@ -279,6 +299,8 @@ PER_LAYER: tuple[tuple[str, str, str], ...] = (
     ("vulnerability", "js_mean", "layers"),
     ("vulnerability", "js_std", "layers"),
     ("vulnerability", "site_layers", "layers"),
+    ("vulnerability", "js_ci95", "layers"),
+    ("vulnerability", "argmax_frequency", "layers"),
     ("vulnerability", "masked_dims", "each"),
     ("vulnerability", "masked_massive", "each"),
     ("cka", "matrix", "square"),

@@ -49,33 +49,73 @@ def summary_rows(data: dict) -> list[SummaryRow]:
 def _particle_rows(part: dict) -> list[SummaryRow]:
     if not part:
         return []
-    median = fmt(part.get("median"), "g")
-    if part.get("median") is not None:
-        median += f" (IQR {fmt(part.get('iqr'), 'g')})"
-    return [
-        SummaryRow(f"particle layer median (δ = {part.get('delta')})", median),
-        SummaryRow("prompts without particle", fmt(part.get("none_fraction"), ".0%")),
-    ]
+    rows = [SummaryRow(f"particle layer median (δ = {part.get('delta')})", _median(part))]
+    rows.append(SummaryRow("prompts without particle", fmt(part.get("none_fraction"), ".0%")))
+    if correct := part.get("correct"):
+        value = f"{_median(correct)}, none {fmt(correct.get('none_fraction'), '.0%')}"
+        if not correct.get("count"):
+            value = "– (no prompt answered correctly)"
+        rows.append(SummaryRow(f"  … over the {correct.get('count')} correct prompts", value))
+    return rows
+
+
+def _median(stats: dict) -> str:
+    median = fmt(stats.get("median"), "g")
+    if stats.get("median") is not None:
+        median += f" (IQR {fmt(stats.get('iqr'), 'g')})"
+    return median
+
+
+def layer_set(layers: list[int]) -> str:
+    """A set of layers in words: ``16–18`` when contiguous, else ``{3, 7, 12}``."""
+    if not layers:
+        return "–"
+    ordered = sorted(layers)
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return str(ordered[0]) if len(ordered) == 1 else f"{ordered[0]}–{ordered[-1]}"
+    return "{" + ", ".join(map(str, ordered)) + "}"
+
+
+def vulnerable_line(vul: dict) -> str:
+    """``layer 17 (95% set 16–18, reliability 0.93, 8 seeds)``: the vulnerable layer with
+    its uncertainty (older runs: seed agreement instead)."""
+    seeds = len(vul.get("seeds", []))
+    parts = []
+    if vul.get("confidence_set") is not None:
+        parts.append(f"95% set {layer_set(vul['confidence_set'])}")
+        reliability = (vul.get("reliability") or {}).get("seeds")
+        parts.append(f"reliability {fmt(reliability, '.2f')}")
+    else:
+        parts.append(f"agreement {fmt(vul.get('seed_agreement'), '.0%')}")
+    return f"layer {vul.get('vulnerable_layer')} ({', '.join(parts)}, {seeds} seeds)"
 
 
 def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
     i = vul.get("vulnerable_layer")
     if i is None:
         return []
+    ci = (vul.get("js_ci95") or [None] * (i + 1))[i]
+    band = f"95% CI {fmt(ci[0], '.3f')}–{fmt(ci[1], '.3f')}" if ci else ""
     std = (vul.get("js_std") or [None] * (i + 1))[i]
-    js = f"JS {fmt(vul['js_mean'][i], '.3f')} ± {fmt(std, '.3f')}"
-    seeds, site = len(vul.get("seeds", [])), vul.get("site", "residual")
-    stable = vul.get("stable")
+    js = f"{fmt(vul['js_mean'][i], '.3f')} ({band or '± ' + fmt(std, '.3f')})"
+    stable = bool(vul.get("stable"))
+    verdict = "yes" if stable else "NO — " + (vul.get("warning") or "").split(": ", 1)[-1]
+    reliability = vul.get("reliability") or {}
     per_layer = vul.get("massive_dims_per_layer")  # state site: elements of each state
     massive = sum(map(len, per_layer.values())) if per_layer else len(vul.get("massive_dims") or [])
+    protocol = f"{vul.get('protocol', 'custom')} ({vul.get('mask_mode')} {vul.get('mask_ratio')}, "
+    protocol += f"{vul.get('positions')} positions, site {vul.get('site', 'residual')})"
     return [
-        SummaryRow("vulnerable layer", f"{i} ({js} over {seeds} seeds, site {site})"),
+        SummaryRow("vulnerable layer", vulnerable_line(vul)[len("layer ") :]),
+        SummaryRow("JS at the vulnerable layer", js),
+        SummaryRow("stable", verdict.split(". ")[0], alert=not stable),
         SummaryRow(
-            "stable across seeds",
-            f"{'yes' if stable else 'NO'} (agreement {fmt(vul.get('seed_agreement'), '.0%')})",
-            alert=not stable,
+            "reliability of the JS profile",
+            f"seeds {fmt(reliability.get('seeds'), '.2f')}, "
+            f"prompts {fmt(reliability.get('prompts'), '.2f')} (split-half)",
         ),
         SummaryRow("per-seed vulnerable layers", json.dumps(vul.get("per_seed_vulnerable_layer"))),
+        SummaryRow("vulnerability protocol", protocol),
         SummaryRow("massive channels", f"{massive} (protect: {vul.get('protect_massive')})"),
         SummaryRow(
             "scan path",

@@ -11,7 +11,7 @@ from layertracer.methods.full_target import (
     answer_positions,
     model_answer_logprobs,
 )
-from layertracer.methods.particles import particles_for
+from layertracer.methods.particles import particle_stats, particles_for
 from layertracer.methods.particles import summarize as summarize_particles
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.results.sections import ParticlesSection
@@ -56,12 +56,13 @@ def particles(run: Run) -> None:
     with run.stage("particles", 1) as step:
         curves = run.clean.target_prob.tolist()
         cfg, L = run.config.particles, run.anatomy.num_layers
-        run.results.particles = ParticlesSection.model_validate(summarize_particles(curves, cfg, L))
+        section = summarize_particles(curves, cfg, L)
         layers = particles_for(curves, cfg)
-        for row, layer in zip(run.results.prompts, layers, strict=True):
+        rows = run.results.prompts
+        correct = [layer for layer, row in zip(layers, rows, strict=True) if row.correct]
+        section["correct"] = particle_stats(correct)  # over the prompts answered correctly
+        run.results.particles = ParticlesSection.model_validate(section)
+        for row, layer in zip(rows, layers, strict=True):
             row.particle_layer = layer
         run.criteria.per_prompt["particles"] = particle_onehot(layers, L + 1)
         step()
-
-
-__all__ = ["lens", "particles"]
