@@ -101,3 +101,20 @@ def test_layers_without_the_site_are_null() -> None:
     found = uncertainty(js, samples=100)
     assert found.js_ci95[0] is None and found.argmax_frequency[0] is None
     assert found.confidence_set == [6]
+
+
+def test_the_independent_crosscheck_reproduces_a_run(tmp_path, small_task) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from layertracer import RunConfig, VulnerabilityConfig, trace
+    from tests.conftest import tiny
+
+    cfg = RunConfig(batch_size=3, vulnerability=VulnerabilityConfig(seeds=(0, 1, 2, 3, 4)))
+    trace(tiny("llama"), small_task, cfg).save(tmp_path)
+    script = Path(__file__).parents[1] / "scripts" / "crosscheck_stability.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("PASS"), done.stdout

@@ -27,6 +27,7 @@ from layertracer.report.data import (
 from layertracer.report.html import Drawn, block_summary, render
 from layertracer.report.style import RUN_COLORS, data_uri, draw_strip, save, strip_legend, style
 from layertracer.results import atomic_write
+from layertracer.results.summary import fmt, layer_set
 
 DEPTH_LABEL = "relative depth (layer / L; 0 = embedding output, 1 = last block)"
 
@@ -132,7 +133,8 @@ def particle_distributions(runs: list[dict], labels: list[str]) -> Figure | None
 
 
 def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
-    """JS divergence per relative depth, mean ± std over seeds, vulnerable layers starred."""
+    """JS divergence per relative depth, mean with its 95% bootstrap band (± std over seeds
+    for runs without one), vulnerable layers starred."""
     if not any((run.get("vulnerability") or {}).get("js_mean") for run in runs):
         return None
     fig, ax, strip = _overlay_figure(runs)
@@ -141,15 +143,19 @@ def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
         if not vul.get("js_mean"):
             continue
         x, mean = _depth(run), floats(vul["js_mean"])
-        std = floats(vul.get("js_std") or [0.0] * len(mean))
-        low, high = np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)
+        if vul.get("js_ci95"):
+            low = floats([c[0] if c else None for c in vul["js_ci95"]])
+            high = floats([c[1] if c else None for c in vul["js_ci95"]])
+        else:
+            std = floats(vul.get("js_std") or [0.0] * len(mean))
+            low, high = np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)
         ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0)
         ax.plot(x, mean, color=color, lw=2, marker=".", label=label)
         layer = vul.get("vulnerable_layer")
         if layer is not None:
             ax.plot([x[layer]], [mean[layer]], marker="*", ms=15, color=color, mec="black", ls="")
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel("JS divergence (bits), mean ± std")
+    ax.set_ylabel("JS divergence (bits), mean, 95% band")
     ax.set_title("Vulnerability by relative depth (stars: vulnerable layers)")
     _finish(fig, ax, strip, runs, labels)
     return fig
@@ -163,8 +169,9 @@ PANELS = (
      "Share of prompts with their particle in each tenth of the depth; dashed lines are "
      "the medians.", particle_distributions),
     ("compare_js", "Vulnerability",
-     "Jensen–Shannon divergence per perturbed layer (mean ± std over seeds); stars mark "
-     "each run's vulnerable layer.", js_curves),
+     "Jensen–Shannon divergence per perturbed layer (mean, shaded: the 95% bootstrap band "
+     "over prompts and seeds, or ± std over seeds for runs without one); stars mark each "
+     "run's vulnerable layer.", js_curves),
 )  # fmt: skip
 
 
@@ -189,5 +196,8 @@ def _row(run: dict, label: str, directory: str | Path) -> dict:
         "none": "–" if not part else f"{part.get('none_fraction', 0):.0%}",
         "vulnerable": "–" if layer is None else str(layer),
         "vulnerable_rel": _rel(layer, L),
+        "set": layer_set(vul["confidence_set"]) if vul.get("confidence_set") else "–",
+        "reliability": fmt((vul.get("reliability") or {}).get("seeds"), ".2f"),
+        "protocol": str(vul.get("protocol") or "–"),
         "stable": {True: "yes", False: "no"}.get(vul.get("stable"), "–"),
     }
