@@ -17,14 +17,14 @@ import layertracer
 
 ROOT = Path(layertracer.__file__).parent
 LAYERS = [
-    {"_version", "errors"},
+    {"_version", "errors", "atomic"},
     {"config"},
     {"model", "tasks"},
     {"engine"},
     {"methods"},
     {"results"},
     {"run"},
-    {"stages"},
+    {"stages", "preflight"},
     {"pipeline"},
     {"report"},
     {"cli"},

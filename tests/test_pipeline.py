@@ -45,7 +45,11 @@ def test_results_follow_the_contract(small_task, tmp_path) -> None:
     assert all(len(layer) == v["k"] for layer in v["masked_dims"]["0"])
     assert len(v["js_mean"]) == len(v["js_std"]) == L + 1
     assert set(data["particles"]["sensitivity"]) == {"0.03", "0.04", "0.05", "0.06", "0.07", "0.08"}
-    assert data["config"]["vulnerability"]["seeds"] == [0, 1, 2]
+    assert (
+        data["config"]["vulnerability"]["seeds"]
+        == v["seeds"]
+        == list(RunConfig().vulnerability.seeds)
+    )
     assert {"lens", "vulnerability"} <= set(data["timing"])
     assert (tmp_path / "prompts.csv").read_text().count("\n") == len(small_task.items) + 1
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from layertracer import atomic as files_module
 from layertracer.errors import ResultsError
 from layertracer.results import CSV_FIELDS, SCHEMA_VERSION, Results, atomic_write, load
-from layertracer.results import files as files_module
 
 L = 2
 
@@ -321,3 +321,14 @@ def test_files_get_the_umask_permissions_not_0600(tmp_path) -> None:
     finally:
         os.umask(mask)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"])
+def test_csv_cells_that_a_spreadsheet_would_evaluate_are_quoted(text: str, tmp_path) -> None:
+    rows = [prompt_row(0, prompt=text, target=text, id=text)]
+    make_results(prompts=rows).save(tmp_path)
+    with (tmp_path / "prompts.csv").open(newline="", encoding="utf-8") as handle:
+        out = next(csv.DictReader(handle))
+    assert out["prompt"] == out["target"] == out["id"] == "'" + text
+    assert out["target_token_id"] == "10"  # numbers stay numbers
+    assert load(tmp_path).prompts[0]["prompt"] == text  # results.json keeps the text as is

@@ -17,6 +17,7 @@ from layertracer._version import __version__
 from layertracer.config import RunConfig
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
+from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
 from layertracer.errors import FidelityError
 from layertracer.methods.agreement import lens_slope
@@ -25,9 +26,11 @@ from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
 from layertracer.model.capture import capture_blocks, model_logprobs
 from layertracer.model.lens import trajectories
+from layertracer.model.limits import context_length
 from layertracer.model.load import LoadedModel, input_device, load_model
 from layertracer.model.sites import require_site
 from layertracer.model.transforms import FIDELITY_TOLERANCE
+from layertracer.preflight import check_memory, fit_context
 from layertracer.results import Results
 from layertracer.results.sections import (
     LensSection,
@@ -51,6 +54,7 @@ def trace(
     task: str | Task | None,
     config: RunConfig | None = None,
     progress: Progress | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> Results:
     """Analyses where in the model the task is decided.
 
@@ -60,6 +64,8 @@ def trace(
             list of these, or a :class:`Task`; None in text mode (``config.inputs.text``).
         config: Options; defaults to :class:`RunConfig` defaults (with this model/task).
         progress: Progress reporter (silent by default).
+        checkpoints: Where stages checkpoint finished batches, and whence a resumed run
+            loads them (``layertracer run --resume``); ``None``: no checkpoints.
 
     Returns:
         The run's results (not yet written; call ``Results.save``).
@@ -76,7 +82,9 @@ def trace(
     task, lm, anatomy, encoded = _prepare(model, task, config, timing, world)
     progress = progress if progress is not None and world.is_main else SilentProgress()
     run = Run(lm, anatomy, config, task, encoded, progress, timing, world=world)
+    run.checkpoints = checkpoints
     run.batch_size = _batch_size(run)
+    check_memory(run)
     if "vulnerability" in config.methods:  # a missing site fails before any pass
         with timed(timing, "anatomy"), torch.inference_mode():
             run.sites = require_site(lm, anatomy, config.vulnerability.site)
@@ -93,6 +101,8 @@ def trace(
     run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
     run.results.timing = timing
     run.results.environment["batching"] = _batching(run)
+    if checkpoints is not None and checkpoints.resumed:
+        run.results.environment["resumed_batches"] = dict(checkpoints.resumed)
     return run.results
 
 
@@ -116,6 +126,9 @@ def _prepare(
     with timed(timing, "anatomy"), torch.inference_mode():
         anatomy = discover(model.model, model.tokenizer, config.anatomy)
         task, encoded = encode_input(source, model.tokenizer, config)
+    limit = context_length(model.model, anatomy.layer_types)
+    inputs = config.inputs
+    encoded = fit_context(task, encoded, limit, inputs.truncate, inputs.full_target)
     return task, model, anatomy, encoded
 
 
@@ -211,6 +224,7 @@ def _base_results(run: Run) -> Results:
                 correct=top == enc.target_id,
                 particle_layer=None,
                 topk=_topk_rows(tokenizer, clean.topk_ids[n], clean.topk_probs[n]),
+                **({"truncated": enc.truncated} if enc.truncated else {}),
             )
         )
     warnings = list(task.warnings) + [e.warning for e in encoded if e.warning]

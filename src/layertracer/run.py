@@ -25,6 +25,7 @@ import torch
 from layertracer.config import RunConfig
 from layertracer.engine.batch_size import BatchSizer
 from layertracer.engine.batching import Batch, build_batch, plan_batches
+from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
@@ -111,6 +112,7 @@ class Run:
         world: This process among the data-parallel processes (one by default).
         batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
         sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
+        checkpoints: Where stages checkpoint their batches (``None``: no checkpoints).
     """
 
     lm: LoadedModel
@@ -127,6 +129,9 @@ class Run:
     world: World = field(default_factory=World)
     batch_size: int = 8
     sizers: dict[str, BatchSizer] = field(default_factory=dict)
+    checkpoints: Checkpoints | None = None
+    _step: Callable[[], None] = field(default=lambda: None, repr=False)
+    _per_batch: int = field(default=1, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -153,12 +158,30 @@ class Run:
         for index in self._plan():
             yield build_batch(ids, targets, index, pad, device)
 
-    def each_batch(self, name: str, work: Callable[[Batch], None]) -> None:
+    def each_batch(
+        self, name: str, work: Callable[[Batch], None], state: object | None = None
+    ) -> None:
         """Calls ``work(batch)`` over :meth:`batches`, splitting a batch in halves on GPU
-        out-of-memory and keeping the smaller size for the rest of stage ``name``."""
+        out-of-memory and keeping the smaller size for the rest of stage ``name``.
+
+        With ``state`` (the stage's per-prompt results, a dataclass that ``work`` fills) and
+        :attr:`checkpoints`, the state is checkpointed as batches finish, and a resumed run
+        loads it and skips the batches done (their progress steps are counted at once)."""
         sizer = self.sizers.setdefault(name, BatchSizer(self.batch_size))
+        saving = state is not None and self.checkpoints is not None
+        done = self.checkpoints.load(name, state) if saving else set()
         for batch in self.batches():
+            key = tuple(batch.index)
+            if key in done:
+                for _ in range(self._per_batch):
+                    self._step()
+                continue
             sizer.run(batch, work)
+            if saving:
+                done.add(key)
+                self.checkpoints.save(name, done, state)
+        if saving:
+            self.checkpoints.save(name, done, state, final=True)
 
     def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
         """Per-prompt values from every process, keyed by prompt index (index in
@@ -176,6 +199,7 @@ class Run:
             torch.inference_mode(),
             self.progress.stage(name, total) as step,
         ):
+            self._step, self._per_batch = step, max(1, total // max(1, self.num_batches))
             yield step
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from layertracer.cli.execute import execute
 from layertracer.cli.summary import summary_table
 from layertracer.config import (
     ALL_METHODS,
@@ -32,9 +33,8 @@ from layertracer.config import (
     parse_methods,
     parse_seeds,
 )
-from layertracer.engine.distributed import is_main_process, leave
-from layertracer.errors import ConfigError
 from layertracer.model.load import DEFAULT_MODEL, resolve_device
+from layertracer.results import Results
 
 err = Console(stderr=True)
 out = Console()
@@ -116,6 +116,12 @@ def run(
     ),
     max_prompts: int | None = typer.Option(
         None, help="Use only the first N prompts.", rich_help_panel="Task & inputs"
+    ),
+    truncate: str = typer.Option(
+        "none",
+        help="Prompts longer than the model's context: none (refuse) | left (keep the last "
+        "tokens).",
+        rich_help_panel="Task & inputs",
     ),
     shots: int = typer.Option(
         0,
@@ -211,6 +217,18 @@ def run(
         help="Write results only, no figures or report.html.",
         rich_help_panel="Output",
     ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an earlier run in --out (once the new one is complete).",
+        rich_help_panel="Output",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run into --out (same options) from its checkpoints.",
+        rich_help_panel="Output",
+    ),
     batch_size: str = typer.Option(
         "8",
         help="Prompts per batch (seeds stacked on top), or auto (from free GPU memory).",
@@ -245,7 +263,14 @@ def run(
         methods=parse_methods(methods),
         trust_remote_code=trust_remote_code,
         inputs=InputConfig(
-            prompt_field, target_field, split, chat_template, full_target, text, text_window
+            prompt_field,
+            target_field,
+            split,
+            chat_template,
+            full_target,
+            text,
+            text_window,
+            truncate,
         ),
         particles=ParticleConfig(delta=delta, z=z),
         anatomy=AnatomyOverrides(blocks, parse_final_norm(final_norm), unembed),
@@ -271,38 +296,19 @@ def run(
         ),
     )
     target = out_dir or _default_out(model, config.task or config.inputs.text)
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"--out {target} exists and is not a directory")
     resolve_device(device)
-    from layertracer.pipeline import trace
+    flags = {"overwrite": overwrite, "resume": resume, "report": not no_report}
+    execute(config, target, flags, RichProgress(), _show)
 
-    results = trace(config.model, config.task, config, progress=RichProgress())
-    if not is_main_process():  # torchrun: rank 0 writes the results, the others leave
-        leave()
-        return
-    path = results.save(target)
+
+def _show(results: Results, target: Path) -> None:
+    """The summary, the warnings and where the files are."""
     out.print(summary_table(results))
     for warning in results.warnings[:10]:
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
-    out.print(f"results: {path}", highlight=False)
-    if not no_report:
-        _write_report_after_run(results, target)
-    leave()
-
-
-def _write_report_after_run(results: object, target: Path) -> None:
-    """Figures and report.html next to results.json; a failure leaves the results intact."""
-    from layertracer.report import write_report
-
-    try:
-        out.print(f"report:  {write_report(results, target)}", highlight=False)
-    except Exception as exc:  # the results are saved; say how to retry, exit 2
-        typer.echo(
-            f"error: report not written ({type(exc).__name__}: {exc}); results.json is "
-            f"intact, retry with `layertracer report {target}`",
-            err=True,
-        )
-        raise typer.Exit(2) from None
+    out.print(f"results: {target / 'results.json'}", highlight=False)
+    if (target / "report.html").is_file():
+        out.print(f"report:  {target / 'report.html'}", highlight=False)
 
 
 def _default_out(model: str, task: str) -> Path:

@@ -40,6 +40,8 @@ class InputConfig:
             answer (all its tokens), ``prompts[*].answer_logprob [L+1]``.
         text: Text mode: a text file or ``builtin:<name>`` instead of a task.
         text_window: Tokens per window in text mode.
+        truncate: ``none`` (a prompt longer than the model's context is an error) or
+            ``left`` (keep its last tokens; ``prompts[*].truncated`` says how many went).
     """
 
     prompt_field: str = "prompt"
@@ -49,6 +51,7 @@ class InputConfig:
     full_target: bool = False
     text: str | None = None
     text_window: int = 32
+    truncate: str = "none"
 
     def __post_init__(self) -> None:
         fields = (self.prompt_field, self.target_field)
@@ -57,6 +60,7 @@ class InputConfig:
         check(self.text_window >= 2, f"--text-window must be >= 2, got {self.text_window}")
         check(self.text is None or bool(self.text.strip()), "--text is empty")
         check(not (self.text and self.chat_template), "--chat-template does not apply to --text")
+        choice("--truncate", self.truncate, ("none", "left"))
 
     @property
     def fields(self) -> tuple[str, str]:

@@ -1,15 +1,17 @@
-"""Writing a run's files: atomic writes and ``prompts.csv``."""
+"""Writing a run's files: ``prompts.csv`` and ``arrays.npz`` (atomically: :mod:`..atomic`)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from layertracer.atomic import atomic_write
+
+__all__ = ["CSV_FIELDS", "arrays_npz", "atomic_write", "prompts_csv", "read_npz"]
 
 CSV_FIELDS = (
     "id",
@@ -26,29 +28,27 @@ CSV_FIELDS = (
 
 
 def prompts_csv(prompts: Iterable[dict]) -> str:
-    """One CSV row per prompt with the scalar fields of ``CSV_FIELDS``."""
+    """One CSV row per prompt with the scalar fields of ``CSV_FIELDS`` (formula-like texts
+    quoted, :func:`_cell`)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
-    )
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in prompts:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
+        writer.writerow({k: _cell(row.get(k)) for k in CSV_FIELDS})
     return buffer.getvalue()
 
 
-def atomic_write(path: Path, content: str | bytes) -> None:
-    """Writes ``content`` (text as UTF-8) to ``path`` through a temporary file in the same
-    directory, renamed into place when complete."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would evaluate these
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: empty for ``None``; a text that a spreadsheet would take for a formula
+    (``=``, ``+``, ``-``, ``@``, tab or CR first) gets a leading ``'`` so it shows as text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def arrays_npz(arrays: dict[str, np.ndarray]) -> bytes:
@@ -62,9 +62,3 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file (no pickles)."""
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

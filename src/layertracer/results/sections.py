@@ -114,6 +114,7 @@ class PromptRow(Section):
     tracing_subject_span: list[int] | None = None
     tracing_subject_found: bool | None = None
     tracing_map: list[PerLayer] | None = None
+    truncated: int | None = None  # tokens removed from the start (--truncate left)
 
 
 class ParticleStats(Section):

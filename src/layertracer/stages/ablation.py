@@ -18,7 +18,7 @@ def ablation(run: Run) -> None:
     stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
     scan = AblationScan(run.lm.model, anatomy, cfg, stack)
     with run.stage("ablation", run.num_batches * anatomy.num_layers) as step:
-        run.each_batch("ablation", lambda batch: scan.add(batch, step))
+        run.each_batch("ablation", lambda batch: scan.add(batch, step), scan.state)
     state = gather_scan(scan.state, run.gather, run.world.all_gather)
     section = {**summarize_ablation(state), "layers_per_replay": stack}
     results.ablation = AblationSection.model_validate(section)

@@ -31,10 +31,12 @@ def tracing(run: Run) -> None:
         run.each_batch("tracing", add_sums)
         std = embedding_std(run.gather(sums))
         scan = TracingScan(model, anatomy, cfg, cfg.noise_multiplier * std, spans, stack)
-        run.each_batch("tracing", lambda batch: scan.add(batch, step))
+        run.each_batch("tracing", lambda batch: scan.add(batch, step), scan.state)
     if cfg.map_prompts != 0:
         with run.stage("tracing_map", run.num_batches * layers) as step:
-            run.each_batch("tracing_map", lambda b: scan.add_map(b, step, cfg.map_prompts))
+            run.each_batch(
+                "tracing_map", lambda b: scan.add_map(b, step, cfg.map_prompts), scan.state
+            )
     state = gather_scan(scan.state, run.gather, run.world.all_gather)
     section = {**summarize_tracing(state, spans, cfg, std), "layers_per_replay": stack}
     results.causal_tracing = TracingSection.model_validate(section)

@@ -27,12 +27,15 @@ class Encoded:
         target_id: The target token id.
         answer_ids: Token ids of the whole answer after the prompt (teacher forcing).
         warning: Why the fallback rule was used, or ``None``.
+        truncated: Tokens removed from the prompt's start to fit the model's context
+            (``--truncate left``).
     """
 
     input_ids: tuple[int, ...]
     target_id: int
     answer_ids: tuple[int, ...]
     warning: str | None = None
+    truncated: int = 0
 
 
 def encode(

@@ -1,0 +1,141 @@
+"""Running one configured run from the command line, safely: the output folder checked
+first, a lock, everything written into a staging folder and published whole, Ctrl-C
+answered with one line, and ``--resume`` continuing a killed run from its checkpoints
+(README "Reliability")."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from layertracer.config import RunConfig
+from layertracer.engine.checkpoint import Checkpoints
+from layertracer.engine.distributed import is_main_process, leave
+from layertracer.errors import ConfigError
+from layertracer.results import Results
+from layertracer.results.outdir import OutputDir
+
+RESUME_STATE = ("checkpoints", "run-config.json")  # kept in staging, never published
+
+
+def execute(
+    config: RunConfig,
+    target: Path,
+    flags: dict[str, bool],
+    progress: object,
+    show: Callable[[Results, Path], None],
+) -> None:
+    """Runs ``config`` into ``target`` and publishes it; prints through ``show``.
+
+    Args:
+        config: The run's options.
+        target: ``--out``.
+        flags: ``overwrite``, ``resume`` and ``report`` (write figures and report.html).
+        progress: The progress reporter.
+        show: Prints the summary of the saved results (given the published folder).
+
+    Raises:
+        ConfigError: A bad output folder, a locked one, or a resume with other options.
+        typer.Exit: 130 on Ctrl-C (after one line), 2 when only the report failed.
+    """
+    from layertracer.pipeline import trace
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: rank 0 writes, no checkpoints
+        if flags["resume"]:
+            raise ConfigError("--resume is not available under torchrun")
+        if is_main_process():
+            OutputDir(target, flags["overwrite"]).check()
+        results = trace(config.model, config.task, config, progress=progress)
+        if is_main_process():
+            _publish_without_staging(results, target, flags, show)
+        leave()
+        return
+    outdir = OutputDir(target, flags["overwrite"], flags["resume"])
+    outdir.check()
+    with outdir.lock():
+        staging = outdir.start()
+        try:
+            _same_options(staging, config, flags["resume"])
+            checkpoints = Checkpoints(staging / "checkpoints")
+            results = trace(config.model, config.task, config, progress, checkpoints)
+            results.save(staging)
+            report_error = _report(results, staging) if flags["report"] else None
+            outdir.publish(keep=RESUME_STATE)
+        except KeyboardInterrupt:
+            kept = any((staging / "checkpoints").glob("*.pkl"))
+            where = (
+                f"the finished batches are kept in {staging} (rerun the same command with --resume)"
+                if kept
+                else "no batch had finished"
+            )
+            typer.echo(f"interrupted: nothing published to {target}; {where}", err=True)
+            raise typer.Exit(130) from None
+    show(results, target)
+    if report_error:
+        typer.echo(
+            f"error: report not written ({report_error}); results.json is intact, retry with "
+            f"`layertracer report {target}`",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def _same_options(staging: Path, config: RunConfig, resume: bool) -> None:
+    """Saves the run's options beside its checkpoints; a resume must have the same ones.
+
+    Raises:
+        ConfigError: ``--resume`` with options that differ (naming them).
+    """
+    saved = staging / "run-config.json"
+    mine = json.loads(json.dumps(config.to_dict()))
+    if resume and saved.is_file():
+        theirs = json.loads(saved.read_text())
+        differ = sorted(_differences(theirs, mine))
+        if differ:
+            raise ConfigError(
+                f"--resume: the interrupted run used other options ({', '.join(differ[:8])}); "
+                f"rerun it with the same options, or drop --resume to start anew"
+            )
+    saved.write_text(json.dumps(mine, indent=1) + "\n")
+
+
+def _differences(a: object, b: object, path: str = "") -> list[str]:
+    """The dotted keys where two JSON objects differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+        return out
+    return [] if a == b else [path or "config"]
+
+
+def _report(results: Results, folder: Path) -> str | None:
+    """Writes the figures and report.html; returns what went wrong, if anything."""
+    from layertracer.report import write_report
+
+    try:
+        write_report(results, folder)
+    except Exception as exc:  # the results are complete; the report can be rebuilt
+        for name in ("report.html",):
+            (folder / name).unlink(missing_ok=True)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _publish_without_staging(
+    results: Results, target: Path, flags: dict[str, bool], show: Callable
+) -> None:
+    """torchrun's rank 0: the output folder checked like any run's, then written in place."""
+    outdir = OutputDir(target, flags["overwrite"], False)
+    outdir.check()
+    with outdir.lock():
+        staging = outdir.start()
+        results.save(staging)
+        if flags["report"]:
+            _report(results, staging)
+        outdir.publish()
+    show(results, target)
