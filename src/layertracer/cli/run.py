@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
-from layertracer.cli.summary import summary_table
+from layertracer.cli.messages import hidden_note, library_messages, show_own_logs
+from layertracer.cli.progress import ConsoleProgress
+from layertracer.cli.summary import summary_json, summary_table
 from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
@@ -33,26 +35,11 @@ from layertracer.config import (
 from layertracer.engine.distributed import is_main_process, leave
 from layertracer.errors import ConfigError
 from layertracer.model.load import DEFAULT_MODEL, resolve_device
+from layertracer.results import Results
+from layertracer.run import SilentProgress
 
 err = Console(stderr=True)
 out = Console()
-
-
-class RichProgress:
-    """A progress bar per stage on stderr."""
-
-    @contextmanager
-    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
-        """Shows one bar of ``total`` steps while the stage runs."""
-        columns = (
-            TextColumn(f"{name:<14}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err, transient=False) as bar:
-            task = bar.add_task(name, total=total)
-            yield lambda: bar.advance(task)
 
 
 def run(
@@ -194,6 +181,22 @@ def run(
         help="Write results only, no figures or report.html.",
         rich_help_panel="Output",
     ),
+    verbose: bool = typer.Option(
+        False,
+        "-v",
+        "--verbose",
+        help="Also show the libraries' own messages and progress bars.",
+        rich_help_panel="Output",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="Print only errors and the results path.", rich_help_panel="Output"
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the summary as JSON on stdout (nothing else on stdout).",
+        rich_help_panel="Output",
+    ),
     batch_size: str = typer.Option(
         "8",
         help="Prompts per batch (seeds stacked on top), or auto (from free GPU memory).",
@@ -252,32 +255,49 @@ def run(
             site=site,
         ),
     )
+    if verbose and quiet:
+        raise ConfigError("give -v/--verbose or --quiet, not both")
     target = out_dir or _default_out(model, config.task or config.inputs.text)
     if target.exists() and not target.is_dir():
         raise ConfigError(f"--out {target} exists and is not a directory")
     resolve_device(device)
     from layertracer.pipeline import trace
 
-    results = trace(config.model, config.task, config, progress=RichProgress())
-    if not is_main_process():  # torchrun: rank 0 writes the results, the others leave
-        leave()
-        return
-    path = results.save(target)
-    out.print(summary_table(results))
-    for warning in results.warnings[:10]:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
-    out.print(f"results: {path}", highlight=False)
-    if not no_report:
-        _write_report_after_run(results, target)
+    progress = SilentProgress() if quiet else ConsoleProgress(err)
+    own = logging.WARNING if quiet else logging.INFO
+    with show_own_logs(err, own), library_messages(show=verbose) as hidden:
+        results = trace(config.model, config.task, config, progress=progress)
+        if not is_main_process():  # torchrun: rank 0 writes the results, the others leave
+            leave()
+            return
+        path = results.save(target)
+        if not (quiet or as_json):
+            _print_summary(results, path)
+        report = None if no_report else _write_report_after_run(results, target, quiet or as_json)
+    if as_json:
+        typer.echo(json.dumps(summary_json(results, path, report), indent=1))
+    elif quiet:
+        out.print(f"results: {path}", highlight=False, soft_wrap=True)
+    note = hidden_note(hidden)
+    if note and not quiet:
+        err.print(f"[dim]{note}[/dim]", highlight=False)
     leave()
 
 
-def _write_report_after_run(results: object, target: Path) -> None:
+def _print_summary(results: Results, path: Path) -> None:
+    """The summary table, the first warnings and the results path."""
+    out.print(summary_table(results))
+    for warning in results.warnings[:10]:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    out.print(f"results: {path}", highlight=False, soft_wrap=True)
+
+
+def _write_report_after_run(results: Results, target: Path, silent: bool) -> Path:
     """Figures and report.html next to results.json; a failure leaves the results intact."""
     from layertracer.report import write_report
 
     try:
-        out.print(f"report:  {write_report(results, target)}", highlight=False)
+        report = write_report(results, target)
     except Exception as exc:  # the results are saved; say how to retry, exit 2
         typer.echo(
             f"error: report not written ({type(exc).__name__}: {exc}); results.json is "
@@ -285,6 +305,9 @@ def _write_report_after_run(results: object, target: Path) -> None:
             err=True,
         )
         raise typer.Exit(2) from None
+    if not silent:
+        out.print(f"report:  {report}", highlight=False, soft_wrap=True)
+    return report
 
 
 def _default_out(model: str, task: str) -> Path:
