@@ -167,7 +167,8 @@ def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> No
 
 
 def test_topk_helpers() -> None:
-    assert token_text(" Paris") == "␣Paris" and token_text("\n") == "\\n"
+    assert token_text(" Paris") == "␣Paris" and token_text("\n") == "↵"
+    assert token_text("\xa0x\u2009") == "⍽x␣" and token_text("a b\t") == "a␣b⇥"
     assert token_text("\x19") == "\\x19" and token_text("") == "∅"
     layers = [[["a", 0.5]]] * 3
     rows = [
