@@ -20,6 +20,7 @@ CSV_FIELDS = (
     "top1_token_id",
     "top1_token",
     "correct",
+    "answer_correct",
 )
 
 
