@@ -13,7 +13,7 @@ from layertracer.errors import ResultsError
 from layertracer.results.frames import available
 from tests.conftest import tiny
 
-pd = pytest.importorskip("pandas", reason="pip install -e '.[notebook]'")
+pd = pytest.importorskip("pandas", reason="pandas is not installed (pip install -e '.[notebook]')")
 
 
 @pytest.fixture(scope="module")

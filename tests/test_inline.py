@@ -47,7 +47,9 @@ def test_subject_must_occur_and_spacing_is_warned() -> None:
 
 
 def test_a_dataframe_is_read_by_row_position() -> None:
-    pd = pytest.importorskip("pandas")
+    pd = pytest.importorskip(
+        "pandas", reason="pandas is not installed (pip install -e '.[notebook]')"
+    )
     frame = pd.DataFrame(ITEMS, index=[10, 20])  # numpy ids, NaN where a cell is missing
     task = inline_task(frame)
     assert [it.id for it in task.items] == ["item-0", "7"] and task.items[1].subject is None

@@ -51,7 +51,7 @@ TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens t
 
 def trace(
     model: str | LoadedModel | torch.nn.Module,
-    task: str | Task | list | object | None,
+    task: object,
     config: RunConfig | None = None,
     tokenizer: object | None = None,
     progress: Progress | None = None,

@@ -149,8 +149,10 @@ class Results(BaseModel):
         return views.show("figure", self, name, prompt)
 
     def _repr_html_(self) -> str:
-        """The notebook view: the summary (the rows the terminal and report show) and the
-        main figures inline."""
+        """The notebook view: the summary rows and the main figures, inline.
+
+        The rows are those the terminal and report.html show; the figures are PNG
+        ``data:`` URIs, so the notebook keeps them when saved."""
         return views.show("html", self)
 
     def save(self, out_dir: str | Path) -> Path:
