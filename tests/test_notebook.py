@@ -62,3 +62,11 @@ def test_an_unregistered_view_says_what_to_import(results: Results, monkeypatch)
     monkeypatch.setattr(views, "_VIEWS", {})
     with pytest.raises(ResultsError, match=r"import layertracer\.notebook"):
         results.figure("trajectory")
+
+
+def test_repr_html_of_a_large_run_says_the_heatmap_rows_are_means() -> None:
+    items = [(f"Item {n}: the capital of France is", " Paris") for n in range(64)]
+    results = trace(tiny("llama"), items, RunConfig(methods=("lens", "particles")))
+    html = results._repr_html_()
+    assert "row is the mean over the prompts" in html and "<a href" not in html
+    assert "Particle sensitivity over δ" in html

@@ -307,10 +307,11 @@ def test_heatmap_rows_are_sorted_by_particle_and_aggregated_beyond_60(run_dir: P
 def test_a_large_run_says_its_heatmap_rows_are_means(run_dir: Path, tmp_path: Path) -> None:
     data = _many(json.loads((run_dir / "results.json").read_text()), 16)
     html = write_report(data, tmp_path).read_text()
-    assert "each of the" in html and "rows is the mean over the prompts" in html
+    assert "each row is the mean over the prompts" in html
+    assert re.search(r"\(\d rows?, n in each label\)", html)
     assert '<a href="#prompts">' in html and 'id="prompts"' in html
     small = (run_dir / "report.html").read_text()
-    assert "rows is the mean" not in small and '<a href="#prompts">' not in small
+    assert "row is the mean" not in small and '<a href="#prompts">' not in small
 
 
 def test_configuration_lists_only_the_methods_that_ran(run_dir: Path, tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ def figure(results: Results, name: str, prompt: str | int | None = None) -> Any:
 def html(results: Results) -> str:
     """The summary rows (as in the terminal and report.html) and the main figures, as one
     HTML fragment with the figures as PNG ``data:`` URIs."""
-    from layertracer.report import FIGURES, draw_figure
+    from layertracer.report import FIGURES, draw_figure, figure_caption
     from layertracer.report.data import run_data, run_label
+    from layertracer.report.figures import sensitivity_rows
     from layertracer.report.html import Drawn, render
     from layertracer.report.style import data_uri, png
 
@@ -47,6 +48,7 @@ def html(results: Results) -> str:
         except ReportError:  # a figure the run has no data for is left out
             continue
         title, caption = captions[name]
+        caption, _ = figure_caption(name, caption, data)  # no page to link to here
         drawn.append(Drawn(name, title, caption, data_uri(png(fig, INLINE_DPI))))
     vul = data.get("vulnerability") or {}
     return render(
@@ -54,6 +56,7 @@ def html(results: Results) -> str:
         label=run_label(data),
         alert=vul.get("warning"),
         summary=[(r.measure, r.value, r.alert) for r in summary_rows(data)],
+        sensitivity=sensitivity_rows(data.get("particles") or {}),
         figures=drawn,
         sections=", ".join(available(data)),
     )

@@ -24,7 +24,7 @@ from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
 from layertracer.results import Results, atomic_write
 
-__all__ = ["FIGURES", "draw_figure", "write_compare", "write_report"]
+__all__ = ["FIGURES", "draw_figure", "figure_caption", "write_compare", "write_report"]
 
 # (file name, title, one-line caption, drawing function); README's figure list mirrors it.
 FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
@@ -95,7 +95,7 @@ def draw_all(data: dict, out: Path, topk_prompt: str | int | None = None) -> tup
         for name, title, caption, draw in FIGURES:
             fig = draw(data)
             if fig is not None:
-                caption, link = _caption(name, caption, data)
+                caption, link = figure_caption(name, caption, data)
                 drawn.append(Drawn(name, title, caption, data_uri(save(fig, out, name)), link))
             if name == "js":  # the top-k table comes after the run's own figures
                 drawn += _topk(data, out, topk_prompt, notes)
@@ -126,7 +126,7 @@ def draw_figure(data: dict, name: str, prompt: str | int | None = None) -> Figur
     return fig
 
 
-def _caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str, str] | None]:
+def figure_caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str, str] | None]:
     """A figure's caption for this run, and a link to go with it (the heatmap's rows are
     means beyond 60 prompts: the caption says so and links the per-prompt table)."""
     if name != "lens_heatmap" or len(data["prompts"]) <= figures.MAX_HEATMAP_ROWS:
@@ -135,8 +135,9 @@ def _caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str, str] 
     return (
         f"Probability of the target token read out after every layer (columns). "
         f"{len(data['prompts'])} prompts are more than {figures.MAX_HEATMAP_ROWS} rows: each "
-        f"of the {rows} rows is the mean over the prompts with the same particle layer (n in "
-        f"its label), no particle last; circles mark the particle layer.",
+        f"row is the mean over the prompts with the same particle layer ({rows} "
+        f"row{'s' if rows != 1 else ''}, n in each label), no particle last; circles mark the "
+        f"particle layer.",
         ("#prompts", "Per-prompt values: the prompts table"),
     )
 
