@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random models of any architecture, and a small task.
+"""Shared fixtures: tiny random models of any architecture, and a small task; the closing
+list of what was not run and how to run it.
 
 Nothing here touches the network: the hub is forced offline.
 """
@@ -11,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import functools
+import re
 
 import pytest
 
@@ -52,3 +54,30 @@ def small_task() -> Task:
         "long", "Everyone knows that the capital city of France is", " Paris", "France"
     )
     return Task("small", "test", (*items[:5], longer))
+
+
+# A skip reason names the command that enables the test in parentheses (or in backticks).
+COMMAND = re.compile(r"\(((?:pip|apt-get|make|layertracer) [^)]*)\)|`((?:pip|apt-get|make) [^`]*)`")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the run: what was skipped or deselected, grouped, with the one command that
+    enables each group (``make test`` ends with it)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    deselected = len(terminalreporter.stats.get("deselected", []))
+    if not reasons and not deselected:
+        return
+    terminalreporter.write_sep("-", "not run, and the command that enables it")
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        found = COMMAND.search(reason)
+        command = (found[1] or found[2]) if found else "none (see the reason)"
+        terminalreporter.write_line(f"{count:4d} skipped: {reason}\n       enable: {command}")
+    if deselected:
+        terminalreporter.write_line(
+            f"{deselected:4d} deselected by -m (slow: real-model runs, sweeps)\n"
+            "       enable: make test-all"
+        )

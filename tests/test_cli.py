@@ -235,3 +235,79 @@ def test_run_help_shows_every_option_name_whole_at_80_columns() -> None:
     assert not missing, f"cut or missing at 80 columns: {missing}"
     panels = ["Model", "Task & inputs", "Protocol", "Methods", "Output", "Performance"]
     assert all(f"─ {panel} ─" in out for panel in panels)
+
+
+def test_progress_lines_when_stderr_is_a_file(tmp_path) -> None:
+    """Redirected stderr (a log, a job scheduler) gets plain progress lines during the
+    vulnerability stage; the kernel-fallback warnings of tiny:mamba are one note, or shown
+    with -v."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LAYERTRACER_PROGRESS_INTERVAL": "0.05"}
+    env.pop("TRANSFORMERS_VERBOSITY", None)  # as a user has it: transformers warns
+    args = ["--model", "tiny:mamba", "--batch-size", "1", "--no-report", "--seeds", "0,1"]
+    runs = (("quiet-libraries", []), ("verbose", ["-v", "--methods", "lens"]))
+    for name, extra in runs:
+        log = tmp_path / f"{name}.log"
+        with log.open("w") as stderr:
+            subprocess.run(
+                [sys.executable, "-m", "layertracer", "run", *args, *extra, "--max-prompts", "3",
+                 "--out", str(tmp_path / name)],
+                stdout=subprocess.DEVNULL, stderr=stderr, env=env, check=True,
+            )  # fmt: skip
+        text = log.read_text()
+        if name == "quiet-libraries":
+            during = re.findall(
+                r"^vulnerability: (\d+)/(\d+) steps, \d:\d\d:\d\d elapsed", text, re.M
+            )
+            assert any(int(done) < int(total) for done, total in during), text
+            assert re.search(r"^vulnerability: (\d+)/\1 steps, done in", text, re.M), text
+            assert "note: 2 library messages hidden (-v to show)" in text
+            assert "falling back" not in text and "\r" not in text
+        else:
+            assert text.count("falling back to its reference PyTorch implementation") == 2
+            assert "library messages hidden" not in text
+
+
+def test_json_prints_only_json_on_stdout(tmp_path, capsys) -> None:
+    args = ["run", "--model", "tiny:llama", "--max-prompts", "3", "--seeds", "0,1"]
+    code, stdout, err = run_cli([*args, "--json", "--out", str(tmp_path / "j")], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["results"] == str(tmp_path / "j" / "results.json")
+    assert summary["report"] == str(tmp_path / "j" / "report.html")
+    assert Path(summary["report"]).is_file()
+    data = json.loads(Path(summary["results"]).read_text())
+    assert summary["numbers"]["first_token_accuracy"] == data["accuracy"]
+    assert summary["numbers"]["vulnerable_layer"] == data["vulnerability"]["vulnerable_layer"]
+    assert summary["summary"][0] == {"measure": "prompts", "value": "3", "alert": False}
+
+
+def test_quiet_prints_only_the_results_path(tmp_path, capsys) -> None:
+    args = ["run", "--model", "tiny:llama", "--max-prompts", "2", "--seeds", "0"]
+    code, stdout, err = run_cli([*args, "--quiet", "--out", str(tmp_path / "q")], capsys)
+    assert code == 0 and err == ""
+    assert stdout == f"results: {tmp_path / 'q' / 'results.json'}\n"
+    assert (tmp_path / "q" / "report.html").is_file()
+    code, _, err = run_cli([*args, "--quiet", "-v", "--out", str(tmp_path / "v")], capsys)
+    assert code == 2 and "not both" in err
+    _assert_one_line(err)
+
+
+def test_layertracer_notes_are_shown(tmp_path, capsys, monkeypatch) -> None:
+    import logging
+
+    from tests.conftest import tiny
+
+    def load(*_args: object, **_kwargs: object) -> object:
+        logging.getLogger("layertracer").info("first use of x: converting it in /cache (once)")
+        return tiny("llama")
+
+    monkeypatch.setattr(trace_module, "load_model", load)
+    args = ["run", "--max-prompts", "2", "--methods", "lens", "--no-report"]
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "n")], capsys)
+    assert code == 0 and "note: first use of x: converting it in /cache (once)" in err
+    code, _, err = run_cli([*args, "--quiet", "--out", str(tmp_path / "m")], capsys)
+    assert code == 0 and err == ""

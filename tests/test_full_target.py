@@ -82,3 +82,41 @@ def test_off_by_default_and_needs_the_lens() -> None:
     assert "answer_logprob" not in results.prompts[0]
     with pytest.raises(ConfigError, match="--full-target"):
         RunConfig(methods=("vulnerability",), inputs=InputConfig(full_target=True))
+
+
+def _greedy(lm: object, prompt_ids: list[int], steps: int) -> list[int]:
+    """The model's greedy continuation of ``steps`` tokens, one plain forward per token."""
+    ids = list(prompt_ids)
+    with torch.inference_mode():
+        for _ in range(steps):
+            logits = lm.model(input_ids=torch.tensor([ids]), use_cache=False).logits
+            ids.append(int(logits[0, -1].argmax()))
+    return ids[len(prompt_ids) :]
+
+
+def _own_answer(lm: object, prompts: list[str]) -> TaskItem:
+    """An item whose target is the model's own greedy 2-token continuation (the first
+    prompt whose continuation survives decoding and re-encoding)."""
+    for prompt in prompts:
+        ids = lm.tokenizer(prompt)["input_ids"]
+        greedy = _greedy(lm, ids, 2)
+        text = lm.tokenizer.decode(greedy)
+        if lm.tokenizer(prompt + text)["input_ids"][len(ids) :] == greedy:
+            return TaskItem("own", prompt, text)
+    raise AssertionError("no greedy continuation round-trips")
+
+
+def test_full_answer_accuracy_is_greedy_decoding_of_the_whole_answer() -> None:
+    lm = tiny("llama")
+    items = (*TASK.items, _own_answer(lm, [it.prompt for it in TASK.items]))
+    results = trace(lm, Task("multi", "test", items), _config(batch_size=2))
+    for item, row in zip(items, results.prompts, strict=True):
+        prompt_ids = lm.tokenizer(item.prompt)["input_ids"]
+        answer = lm.tokenizer(item.prompt + item.target)["input_ids"][len(prompt_ids) :]
+        expected = _greedy(lm, prompt_ids, len(answer)) == answer
+        assert row["answer_correct"] == expected, item.id
+        if row["answer_tokens"] == 1:
+            assert row["answer_correct"] == row["correct"]
+    assert results.prompts[-1]["answer_correct"] is True
+    wanted = sum(r["answer_correct"] for r in results.prompts) / len(items)
+    assert results.answer_accuracy == pytest.approx(wanted) and 0 < wanted < 1

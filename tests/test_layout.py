@@ -2,8 +2,9 @@
 
 Layers, bottom to top: errors and the version; config; the model and the task inputs; the
 engine that runs the model; the methods; the results; a run's stages and the pipeline; the
-report and the command line; the package root. A module may import its own subpackage
-and anything below it, never a layer above it nor a sibling of its own layer.
+report, the notebook views and the command line; the package root. A module may import
+its own subpackage and anything below it, never a layer above it nor a sibling of its own
+layer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ LAYERS = [
     {"stages", "preflight"},
     {"pipeline"},
     {"report"},
+    {"notebook"},
     {"cli"},
     {"__init__", "__main__"},
 ]

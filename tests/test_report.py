@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
+from layertracer.config import InputConfig
 from layertracer.errors import ReportError
 from layertracer.report import write_report
 from layertracer.report.data import run_data
-from layertracer.report.html import block_summary, flatten
+from layertracer.report.figures import heatmap_rows, lens_heatmap, particles
+from layertracer.report.html import block_summary, flatten, ran_config
 from layertracer.report.topk import choose_prompt, token_text
 from layertracer.tasks import Task, TaskItem
 from tests.conftest import run_cli, tiny
@@ -168,7 +170,8 @@ def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> No
 
 
 def test_topk_helpers() -> None:
-    assert token_text(" Paris") == "␣Paris" and token_text("\n") == "\\n"
+    assert token_text(" Paris") == "␣Paris" and token_text("\n") == "↵"
+    assert token_text("\xa0x\u2009") == "⍽x␣" and token_text("a b\t") == "a␣b⇥"
     assert token_text("\x19") == "\\x19" and token_text("") == "∅"
     layers = [[["a", 0.5]]] * 3
     rows = [
@@ -273,3 +276,68 @@ def test_failing_report_keeps_the_results(tmp_path: Path, capsys, monkeypatch) -
     code, _, err = run_cli([*args, "--methods", "lens", "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and "disk full" in err and "layertracer report" in err
     assert json.loads((tmp_path / "r" / "results.json").read_text())["schema_version"] == 1
+
+
+def _many(data: dict, copies: int) -> dict:
+    """The run's prompts repeated ``copies`` times (new ids), particles kept."""
+    d = copy.deepcopy(data)
+    d["prompts"] = [
+        {**row, "id": f"{row['id']}#{k}"} for k in range(copies) for row in data["prompts"]
+    ]
+    return d
+
+
+def test_heatmap_rows_are_sorted_by_particle_and_aggregated_beyond_60(run_dir: Path) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    particles = [2, None, 1, 2]
+    for row, layer in zip(data["prompts"], particles, strict=True):
+        row["particle_layer"] = layer
+    rows, labels, marks, aggregated = heatmap_rows(data)
+    assert marks == [1, 2, 2, None] and not aggregated  # none last, task order within
+    assert labels == ["it", "fr", "es", "de & <b>"]
+    np.testing.assert_allclose(rows[0], data["prompts"][2]["target_prob"])
+    big = _many(data, 16)  # 64 prompts
+    rows, labels, marks, aggregated = heatmap_rows(big)
+    assert aggregated and marks == [1, 2, None] and rows.shape[0] == 3
+    assert labels == ["particle 1 (n=16)", "particle 2 (n=32)", "no particle (n=16)"]
+    mean = np.mean([data["prompts"][0]["target_prob"], data["prompts"][3]["target_prob"]], axis=0)
+    np.testing.assert_allclose(rows[1], mean)
+    assert lens_heatmap(big).get_figheight() <= 12.0
+
+
+def test_a_large_run_says_its_heatmap_rows_are_means(run_dir: Path, tmp_path: Path) -> None:
+    data = _many(json.loads((run_dir / "results.json").read_text()), 16)
+    html = write_report(data, tmp_path).read_text()
+    assert "each row is the mean over the prompts" in html
+    assert re.search(r"\(\d rows?, n in each label\)", html)
+    assert '<a href="#prompts">' in html and 'id="prompts"' in html
+    small = (run_dir / "report.html").read_text()
+    assert "row is the mean" not in small and '<a href="#prompts">' not in small
+
+
+def test_configuration_lists_only_the_methods_that_ran(run_dir: Path, tmp_path: Path) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    html = (run_dir / "report.html").read_text()
+    assert "vulnerability.seeds" in html and "particles.delta" in html
+    assert "tracing.copies" not in html and "cka.estimator" not in html
+    assert "tracing" in data["config"] and "cka" in data["config"]  # results.json keeps all
+    assert ran_config({"methods": ["lens"], "tracing": {}, "model": "m"}) == {
+        "methods": ["lens"],
+        "model": "m",
+    }
+
+
+def test_each_table_once_and_accuracy_labelled(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert html.count("Particle sensitivity over δ") == 1
+    fig = particles(run_data(run_dir))
+    assert len(fig.axes) == 2  # histogram and block strip: no table panel
+    assert "first-token accuracy" in html and "full-answer" not in html
+
+
+def test_full_answer_accuracy_is_shown_with_full_target(tmp_path: Path) -> None:
+    config = RunConfig(methods=("lens", "particles"), inputs=InputConfig(full_target=True))
+    results = trace(tiny("llama"), Task("caps", "test", ITEMS), config)
+    html = write_report(results, tmp_path).read_text()
+    assert "full-answer accuracy" in html and "<th>whole answer</th>" in html
+    assert "first-token accuracy" in html

@@ -9,11 +9,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from layertracer import RunConfig, VulnerabilityConfig, trace
 from layertracer.report import write_report
+from tests.conftest import tiny
 
 CHROMIUM = shutil.which("chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
@@ -28,34 +29,19 @@ pytestmark = [
 ]
 
 
-def results(L: int = 4) -> dict:
-    """A small but complete results.json object: 4 prompts, particles and a JS scan."""
-    rng = np.random.default_rng(0)
-    prompts = []
-    for n, (prompt, particle) in enumerate(
-        [(SCRIPT, 3), ("The capital of Italy is", 2), ("2 + 2 =", None), ("Paris is in", 4)]
-    ):
-        probs = np.clip(np.linspace(0, 0.2 * (n + 1), L + 1) + rng.random(L + 1) * 0.05, 0, 1)
-        prompts.append(
-            {"id": f"p{n}", "prompt": prompt, "target": " x", "target_prob": probs.tolist(),
-             "particle_layer": particle, "final_prob": float(probs[-1]), "correct": n % 2 == 0,
-             "top1_token": " x"}
-        )  # fmt: skip
-    js = rng.random((2, L + 1)) * 0.5
-    worst = int(js.mean(0).argmax())
-    layers = [p["particle_layer"] for p in prompts]
-    return {
-        "schema_version": 1, "tool": {"name": "layertracer", "version": "test"},
-        "config": {"model": "tiny:test"}, "environment": {"python": "3"}, "lens": {},
-        "model": {"spec": "tiny:test", "model_type": "test", "num_layers": L,
-                  "layer_types": ["mamba", "mamba", "attention", "attention"]},
-        "task": {"name": "browser"}, "accuracy": 0.5, "prompts": prompts,
-        "particles": {"delta": 0.05, "layers": layers, "median": 3.0, "quartiles": [2.5, 3.5],
-                      "iqr": 1.0, "none_fraction": 0.25, "sensitivity": {"0.05": {"median": 3.0}}},
-        "vulnerability": {"seeds": [0, 1], "js": js.tolist(), "js_mean": js.mean(0).tolist(),
-                          "js_std": js.std(0).tolist(), "vulnerable_layer": worst,
-                          "stable": False, "seed_agreement": 0.5, "warning": "Not stable."},
-    }  # fmt: skip
+def results() -> dict:
+    """A real tiny-Llama run (L = 4, two seeds) whose prompts' particle layers are set to 3, 2,
+    none and 4 (for the sort test), without top-k tokens: 4 figures, a warning box."""
+    items = [(SCRIPT, " Paris"), ("The capital of Italy is", " Rome"), ("2 + 2 =", " 4"),
+             ("Paris is in", " France")]  # fmt: skip
+    config = RunConfig(vulnerability=VulnerabilityConfig(seeds=(0, 1)))
+    data = trace(tiny("llama"), items, config).to_dict()
+    for row, particle in zip(data["prompts"], [3, 2, None, 4], strict=True):
+        row["particle_layer"] = particle
+        del row["topk"]
+    data["particles"]["layers"] = [row["particle_layer"] for row in data["prompts"]]
+    data["vulnerability"].update(stable=False, warning="Not stable.")
+    return data
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:

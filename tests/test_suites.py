@@ -28,6 +28,7 @@ from layertracer.tasks.encode import encode
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
+NO_COUNTRYINFO = "countryinfo is not installed (pip install -e '.[dev]')"
 GENERATED = ("antonyms", "arithmetic", "facts", "sequences", "synonyms", "translation",
              "word_problems")  # fmt: skip
 SELF_CONTAINED = ("arithmetic", "sequences", "translation", "word_problems")
@@ -104,7 +105,7 @@ def test_wordnet_data_equals_what_the_script_generates(name: str) -> None:
 
 
 def test_facts_data_equals_what_the_script_generates() -> None:
-    pytest.importorskip("countryinfo")
+    pytest.importorskip("countryinfo", reason=NO_COUNTRYINFO)
     module = script("facts")
     if module.source_version() != module.SOURCE_VERSION:
         pytest.skip(f"countryinfo {module.source_version()} installed, data pinned")
@@ -154,7 +155,9 @@ def smollm2_tokenizer():
 def test_target_tokens_are_words_for_smollm2(name: str) -> None:
     tokenizer = smollm2_tokenizer()
     if tokenizer is None:
-        pytest.skip("smollm2-135m is not converted yet (run it once)")
+        pytest.skip(
+            "smollm2-135m is not converted yet (layertracer run --methods lens --max-prompts 1)"
+        )
     for item in items(name):
         encoded = encode(tokenizer, item.prompt, item.target, item.id)
         assert encoded.warning is None, item.id
@@ -292,7 +295,7 @@ def test_facts_follow_their_relation_templates() -> None:
 
 
 def test_facts_language_and_currency_agree_with_countryinfo() -> None:
-    countryinfo = pytest.importorskip("countryinfo")
+    countryinfo = pytest.importorskip("countryinfo", reason=NO_COUNTRYINFO)
     module = script("facts")
     by_name = {module.country_name(c.name())[0]: c.info() for c in countryinfo.all_countries()}
     checked = 0

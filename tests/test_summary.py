@@ -57,4 +57,6 @@ def test_suite_line() -> None:
     line = suite_line(
         {"items": 3, "accuracy": 2 / 3, "particle_median": 4.0, "vulnerable_layer": 1}
     )
-    assert line == "3 items, accuracy 0.667, particle 4 (IQR –, none –), vulnerable layer 1"
+    assert line == (
+        "3 items, first-token accuracy 0.667, particle 4 (IQR –, none –), vulnerable layer 1"
+    )

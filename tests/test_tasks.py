@@ -114,7 +114,9 @@ def test_capitals_items_follow_the_fixed_template() -> None:
 
 
 def test_capitals_data_equals_what_the_script_generates() -> None:
-    pytest.importorskip("countryinfo")
+    pytest.importorskip(
+        "countryinfo", reason="countryinfo is not installed (pip install -e '.[dev]')"
+    )
     script = load_script()
     if script.source_version() != script.SOURCE_VERSION:
         pytest.skip(

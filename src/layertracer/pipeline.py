@@ -1,4 +1,4 @@
-"""The one pipeline: ``trace(model, task, config) -> Results``.
+"""The one pipeline: ``trace(model, task, config, tokenizer, progress) -> Results``.
 
 Steps: load the task, load the model, discover its anatomy, the clean lens pass (target
 probability per layer, fidelity check, activation statistics), then the selected
@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
@@ -24,6 +25,7 @@ from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
+from layertracer.model.borrowed import borrowed, model_spec
 from layertracer.model.capture import capture_blocks, model_logprobs
 from layertracer.model.lens import trajectories
 from layertracer.model.limits import context_length
@@ -44,26 +46,37 @@ from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
+from layertracer.tasks.inline import describe
 from layertracer.tasks.inputs import encode_input, load_input
 
 TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens table)
 
 
 def trace(
-    model: str | LoadedModel,
-    task: str | Task | None,
+    model: str | LoadedModel | torch.nn.Module,
+    task: object,
     config: RunConfig | None = None,
+    tokenizer: object | None = None,
     progress: Progress | None = None,
     checkpoints: Checkpoints | None = None,
 ) -> Results:
     """Analyses where in the model the task is decided.
 
     Args:
-        model: A model spec (see :func:`layertracer.model.load.load_model`) or a loaded model.
+        model: A model spec (see :func:`layertracer.model.load.load_model`), a
+            :class:`LoadedModel`, or a ``transformers`` model already loaded (a
+            ``PreTrainedModel``; pass its ``tokenizer``). A loaded model is handed back
+            as it was (training mode, gradient flags, padding side:
+            :mod:`layertracer.model.borrowed`).
         task: A built-in suite name, a ``.jsonl``/``.csv`` path, a dataset folder, a comma
-            list of these, or a :class:`Task`; None in text mode (``config.inputs.text``).
-        config: Options; defaults to :class:`RunConfig` defaults (with this model/task).
-        progress: Progress reporter (silent by default).
+            list of these, a :class:`Task`, a list of ``{"prompt", "target"}`` dicts
+            (optional ``id``, ``subject``) or ``(prompt, target)`` pairs, or a pandas
+            DataFrame with those columns; None in text mode (``config.inputs.text``).
+        config: Options; defaults to :class:`RunConfig` defaults. Its ``model`` and
+            ``task`` are replaced by what was actually given (``<loaded LlamaForCausalLM>``,
+            ``<list of 12 items>``), so results.json records the run honestly.
+        tokenizer: The tokenizer of a loaded ``transformers`` model; None otherwise.
+        progress: Progress reporter (silent by default; ``ConsoleProgress()`` shows bars).
         checkpoints: Where stages checkpoint finished batches, and whence a resumed run
             loads them (``layertracer run --resume``); ``None``: no checkpoints.
 
@@ -73,10 +86,22 @@ def trace(
     Raises:
         LayerTracerError: Bad task or model, or a lens that fails the fidelity check.
     """
-    config = config or RunConfig(
-        model=model if isinstance(model, str) else model.spec,
-        task=task if isinstance(task, str) or task is None else task.name,
-    )
+    spec = model_spec(model, tokenizer)
+    config = replace(config or RunConfig(), model=spec, task=describe(task))
+    if tokenizer is None:
+        return _trace(model, task, config, progress, checkpoints)
+    with borrowed(model, tokenizer, spec) as lent:
+        return _trace(lent, task, config, progress, checkpoints)
+
+
+def _trace(
+    model: str | LoadedModel,
+    task: object,
+    config: RunConfig,
+    progress: Progress | None,
+    checkpoints: Checkpoints | None,
+) -> Results:
+    """The run itself (see :func:`trace`)."""
     timing: dict[str, float] = {}
     world = world_from_env(config.device)  # torchrun: this rank's share of the prompts
     task, lm, anatomy, encoded = _prepare(model, task, config, timing, world)
@@ -108,7 +133,7 @@ def trace(
 
 def _prepare(
     model: str | LoadedModel,
-    task: str | Task | None,
+    task: object,
     config: RunConfig,
     timing: dict[str, float],
     world: World | None = None,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
 from layertracer.cli.execute import execute
-from layertracer.cli.summary import summary_table
+from layertracer.cli.messages import hidden_note, library_messages, show_own_logs
+from layertracer.cli.progress import ConsoleProgress
+from layertracer.cli.summary import summary_json, summary_table
 from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
@@ -33,28 +35,13 @@ from layertracer.config import (
     parse_methods,
     parse_seeds,
 )
+from layertracer.errors import ConfigError
 from layertracer.model.load import DEFAULT_MODEL, resolve_device
 from layertracer.results import Results
+from layertracer.run import SilentProgress
 
 err = Console(stderr=True)
 out = Console()
-
-
-class RichProgress:
-    """A progress bar per stage on stderr."""
-
-    @contextmanager
-    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
-        """Shows one bar of ``total`` steps while the stage runs."""
-        columns = (
-            TextColumn(f"{name:<14}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err, transient=False) as bar:
-            task = bar.add_task(name, total=total)
-            yield lambda: bar.advance(task)
 
 
 def run(
@@ -229,6 +216,22 @@ def run(
         help="Continue an interrupted run into --out (same options) from its checkpoints.",
         rich_help_panel="Output",
     ),
+    verbose: bool = typer.Option(
+        False,
+        "-v",
+        "--verbose",
+        help="Also show the libraries' own messages and progress bars.",
+        rich_help_panel="Output",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="Print only errors and the results path.", rich_help_panel="Output"
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the summary as JSON on stdout (nothing else on stdout).",
+        rich_help_panel="Output",
+    ),
     batch_size: str = typer.Option(
         "8",
         help="Prompts per batch (seeds stacked on top), or auto (from free GPU memory).",
@@ -295,20 +298,40 @@ def run(
             site=site,
         ),
     )
+    if verbose and quiet:
+        raise ConfigError("give -v/--verbose or --quiet, not both")
     target = out_dir or _default_out(model, config.task or config.inputs.text)
     resolve_device(device)
     flags = {"overwrite": overwrite, "resume": resume, "report": not no_report}
-    execute(config, target, flags, RichProgress(), _show)
+    progress = SilentProgress() if quiet else ConsoleProgress(err)
+    own = logging.WARNING if quiet else logging.INFO
+
+    def show(results: Results, folder: Path) -> None:
+        """The summary of the published run, as --quiet, --json or by default ask."""
+        path, report = folder / "results.json", folder / "report.html"
+        report = report if report.is_file() else None
+        if as_json:
+            typer.echo(json.dumps(summary_json(results, path, report), indent=1))
+        elif quiet:
+            out.print(f"results: {path}", highlight=False, soft_wrap=True)
+        else:
+            _print_summary(results, path, report)
+
+    with show_own_logs(err, own), library_messages(show=verbose) as hidden:
+        execute(config, target, flags, progress, show)
+    note = hidden_note(hidden)
+    if note and not quiet:
+        err.print(f"[dim]{note}[/dim]", highlight=False)
 
 
-def _show(results: Results, target: Path) -> None:
-    """The summary, the warnings and where the files are."""
+def _print_summary(results: Results, path: Path, report: Path | None) -> None:
+    """The summary table, the first warnings and where the files are."""
     out.print(summary_table(results))
     for warning in results.warnings[:10]:
-        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=True)
-    out.print(f"results: {target / 'results.json'}", highlight=False)
-    if (target / "report.html").is_file():
-        out.print(f"report:  {target / 'report.html'}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    out.print(f"results: {path}", highlight=False, soft_wrap=True)
+    if report is not None:
+        out.print(f"report:  {report}", highlight=False, soft_wrap=True)
 
 
 def _default_out(model: str, task: str) -> Path:

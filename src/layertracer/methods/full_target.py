@@ -68,6 +68,26 @@ def answer_logprobs(
     return out
 
 
+def model_answer_correct(
+    logits: torch.Tensor, where: tuple[list[int], list[int], list[int]], batch_size: int
+) -> torch.Tensor:
+    """Full-answer correctness per row: the model's top-1 token is the answer token at
+    every answer position under teacher forcing, i.e. greedy decoding writes the whole
+    answer (docs/method.md#target-token). ``[B]`` bool
+
+    Args:
+        logits: The model's output. ``[B, T, vocab]``
+        where: As in :func:`answer_logprobs`.
+        batch_size: ``B``.
+    """
+    rows = torch.tensor(where[0], device=logits.device)
+    positions = torch.tensor(where[1], device=logits.device)
+    tokens = torch.tensor(where[2], device=logits.device)
+    hit = (logits[rows, positions].argmax(dim=-1) == tokens).cpu()  # [M]
+    missed = torch.zeros(batch_size, dtype=torch.long).index_add_(0, rows.cpu(), (~hit).long())
+    return missed == 0
+
+
 def model_answer_logprobs(
     logits: torch.Tensor, where: tuple[list[int], list[int], list[int]], batch_size: int
 ) -> torch.Tensor:

@@ -104,7 +104,11 @@ def bundled_dir(spec: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_conversions(target.parent)
     log.info(
-        "first use of %s: converting %s to plain weights in %s (once)", spec, gguf.name, target
+        "first use of %s: converting %s to plain weights in %s (once; about a minute, "
+        "later loads read the cache)",
+        spec,
+        gguf.name,
+        target,
     )
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec}-{os.getpid()}-", dir=target.parent))
     try:

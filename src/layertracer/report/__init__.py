@@ -24,19 +24,20 @@ from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
 from layertracer.results import Results, atomic_write
 
-__all__ = ["FIGURES", "write_compare", "write_report"]
+__all__ = ["FIGURES", "draw_figure", "figure_caption", "write_compare", "write_report"]
 
 # (file name, title, one-line caption, drawing function); README's figure list mirrors it.
 FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
     ("lens_heatmap", "Logit-lens heatmap",
      "Probability of the target token read out after every layer (columns) for every prompt "
-     "(rows); circles mark each prompt's task particle.", figures.lens_heatmap),
+     "(rows, sorted by particle layer, no particle last); circles mark the task particles.",
+     figures.lens_heatmap),
     ("trajectory", "Target-probability trajectory",
      "Mean probability of the target token per layer over all prompts, with the median and "
      "the interquartile band; the dotted line is the median particle.", figures.trajectory),
     ("particles", "Task particles",
-     "How many prompts have their particle at each layer, with median and IQR, and the "
-     "sensitivity of the median to the jump threshold δ.", figures.particles),
+     "How many prompts have their particle at each layer, with median and IQR (the "
+     "sensitivity to the jump threshold δ is the table in the summary).", figures.particles),
     ("js", "Vulnerability (Jensen–Shannon divergence)",
      "Output change when the state at each layer is perturbed: single seeds, the mean with its "
      "95% bootstrap band over prompts and seeds, the vulnerable layer (argmax of the mean) "
@@ -46,7 +47,8 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
      "Linear CKA between every pair of layers, and δ_ℓ (mean CKA with the neighbouring "
      "layers) whose minima are the critical layers.", method_figures.cka_matrix),
     ("ablation", "Layer ablation",
-     "Drop in target log-probability and in top-1 accuracy when each block is skipped.",
+     "Drop in target log-probability and in first-token accuracy (final top-1 = target "
+     "token) when each block is skipped.",
      method_figures.ablation),
     ("tracing", "Causal tracing",
      "Indirect effect of restoring the clean state at each layer after corrupting the "
@@ -95,10 +97,51 @@ def draw_all(data: dict, out: Path, topk_prompt: str | int | None = None) -> tup
         for name, title, caption, draw in FIGURES:
             fig = draw(data)
             if fig is not None:
-                drawn.append(Drawn(name, title, caption, data_uri(save(fig, out, name))))
+                caption, link = figure_caption(name, caption, data)
+                drawn.append(Drawn(name, title, caption, data_uri(save(fig, out, name)), link))
             if name == "js":  # the top-k table comes after the run's own figures
                 drawn += _topk(data, out, topk_prompt, notes)
     return drawn, notes
+
+
+def draw_figure(data: dict, name: str, prompt: str | int | None = None) -> Figure:
+    """One figure of the report, by file name (``lens_heatmap``, ..., ``topk``), drawn in
+    the report's style from the results.json object ``data`` (:func:`run_data`).
+
+    Raises:
+        ReportError: Unknown name, or a run without the data the figure needs.
+    """
+    names = [entry[0] for entry in FIGURES] + [TOPK[0]]
+    if name not in names:
+        raise ReportError(f"unknown figure {name!r}; figures: {', '.join(names)}")
+    with style():
+        if name == TOPK[0]:
+            index = topk.choose_prompt(data, prompt) if topk.has_topk(data) else None
+            fig = topk.topk_table(data, index) if index is not None else None
+        else:
+            fig = next(draw for entry, *_, draw in FIGURES if entry == name)(data)
+    if fig is None:
+        raise ReportError(
+            f"figure {name!r}: this run has no data for it (methods: "
+            f"{', '.join(data.get('config', {}).get('methods', []))})"
+        )
+    return fig
+
+
+def figure_caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str, str] | None]:
+    """A figure's caption for this run, and a link to go with it (the heatmap's rows are
+    means beyond 60 prompts: the caption says so and links the per-prompt table)."""
+    if name != "lens_heatmap" or len(data["prompts"]) <= figures.MAX_HEATMAP_ROWS:
+        return caption, None
+    rows = figures.heatmap_rows(data)[0].shape[0]
+    return (
+        f"Probability of the target token read out after every layer (columns). "
+        f"{len(data['prompts'])} prompts are more than {figures.MAX_HEATMAP_ROWS} rows: each "
+        f"row is the mean over the prompts with the same particle layer ({rows} "
+        f"row{'s' if rows != 1 else ''}, n in each label), no particle last; circles mark the "
+        f"particle layer.",
+        ("#prompts", "Per-prompt values: the prompts table"),
+    )
 
 
 def _topk(data: dict, out: Path, wanted: str | int | None, notes: list[str]) -> list[Drawn]:

@@ -37,25 +37,58 @@ def finish_layer_axes(
     strip_legend(fig, kinds, [*ax.get_legend_handles_labels()[0], *(extra or [])])
 
 
-def lens_heatmap(data: dict) -> Figure:
-    """Target probability of every prompt (rows) at every layer (columns), particles marked."""
+MAX_HEATMAP_ROWS = 60  # more prompts than this: one row per particle layer (their mean)
+
+
+def heatmap_rows(data: dict) -> tuple[np.ndarray, list[str], list[int | None], bool]:
+    """The rows of the lens heatmap: prompts sorted by particle layer (none last, task
+    order within a layer), or beyond :data:`MAX_HEATMAP_ROWS` prompts the mean over the
+    prompts of each particle layer.
+
+    Returns:
+        The rows ``[R, L+1]``, their labels (ids, or ``particle 12 (n=8)``), each row's
+        particle layer, and whether the rows are aggregated.
+    """
     P = probs_matrix(data)  # [N, L+1]
-    N = P.shape[0]
-    fig, ax, strip, _ = layer_figure(9.0, min(max(3.2, 0.19 * N + 2.0), 16.0))
-    image = ax.imshow(P, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="none")
-    rows = [(row["particle_layer"], n) for n, row in enumerate(data["prompts"])]
-    rows = [(x, n) for x, n in rows if x is not None]
+    particles = [row.get("particle_layer") for row in data["prompts"]]
+    order = sorted(range(len(particles)), key=lambda n: _particle_key(particles[n]))
+    if len(order) <= MAX_HEATMAP_ROWS:
+        labels = [shorten(data["prompts"][n].get("id") or n, 26) for n in order]
+        return P[order], labels, [particles[n] for n in order], False
+    groups = sorted(set(particles), key=_particle_key)
+    members = [[n for n in order if particles[n] == g] for g in groups]
+    rows = np.stack([np.nanmean(P[m], axis=0) for m in members])
+    labels = [
+        f"{'no particle' if g is None else f'particle {g}'} (n={len(m)})"
+        for g, m in zip(groups, members, strict=True)
+    ]
+    return rows, labels, groups, True
+
+
+def _particle_key(layer: int | None) -> tuple[int, int]:
+    return (1, 0) if layer is None else (0, layer)
+
+
+def lens_heatmap(data: dict) -> Figure:
+    """Target probability of every prompt (rows, sorted by particle layer) at every layer
+    (columns), particles circled; beyond 60 prompts one row per particle layer."""
+    rows, labels, particles, aggregated = heatmap_rows(data)
+    R = rows.shape[0]
+    fig, ax, strip, _ = layer_figure(9.0, min(max(3.2, 0.16 * R + 2.0), 12.0))
+    image = ax.imshow(rows, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="none")
+    marked = [(x, r) for r, x in enumerate(particles) if x is not None]
     marker = Line2D([], [], ls="", marker="o", mfc="none", mec=ACCENT, label="particle layer")
-    if rows:
-        xs, ys = zip(*rows, strict=True)
-        size = float(np.clip(1500 / N, 6, 28))  # smaller circles when rows are thin
+    if marked:
+        xs, ys = zip(*marked, strict=True)
+        size = float(np.clip(1500 / R, 6, 28))  # smaller circles when rows are thin
         ax.scatter(xs, ys, s=size, marker="o", facecolors="none", edgecolors=ACCENT, lw=1.3)
-    if N <= 60:
-        ids = [shorten(row.get("id") or n, 26) for n, row in enumerate(data["prompts"])]
-        ax.set_yticks(range(N), ids, fontsize=7 if N > 16 else 8)
-    else:
-        ax.set_ylabel("prompt (row)")
-    ax.set_title(f"Logit lens: P(target) per layer — {run_label(data)}")
+    ax.set_yticks(range(R), labels, fontsize=7 if R > 16 else 8)
+    what = (
+        f"mean per particle layer over {len(data['prompts'])} prompts"
+        if aggregated
+        else "prompts sorted by particle layer"
+    )
+    ax.set_title(f"Logit lens: P(target) per layer ({what}) — {run_label(data)}")
     fig.colorbar(image, ax=[ax, strip], label="P(target token)", shrink=0.9, pad=0.01)
     finish_layer_axes(fig, ax, strip, data, [marker])
     return fig
@@ -82,13 +115,14 @@ def trajectory(data: dict) -> Figure:
 
 
 def particles(data: dict) -> Figure | None:
-    """Histogram of the particle layers, and the sensitivity table over δ beside it."""
+    """Histogram of the particle layers with median and IQR (the sensitivity over δ is a
+    table of report.html, :func:`sensitivity_rows`, not repeated here)."""
     part = data.get("particles")
     if not part:
         return None
     L = num_layers(data)
     layers = [x for x in part.get("layers", []) if x is not None]
-    fig, ax, strip, side = layer_figure(9.5, 4.4, side=0.42)
+    fig, ax, strip, _ = layer_figure(8.0, 4.4)
     counts = np.bincount(np.asarray(layers, dtype=int), minlength=L + 1)[: L + 1]
     ax.bar(np.arange(L + 1), counts, width=0.8, color=DATA, label="prompts")
     if part.get("median") is not None:
@@ -107,7 +141,6 @@ def particles(data: dict) -> Figure | None:
     ax.yaxis.get_major_locator().set_params(integer=True)
     if not layers:
         ax.text(0.5, 0.5, "no prompt has a particle", transform=ax.transAxes, ha="center")
-    _sensitivity_table(side, part)
     finish_layer_axes(fig, ax, strip, data)
     return fig
 
@@ -126,21 +159,3 @@ def sensitivity_rows(part: dict) -> list[tuple[str, str, str]]:
             )
         )
     return rows
-
-
-def _sensitivity_table(side: Axes, part: dict) -> None:
-    side.axis("off")
-    rows = sensitivity_rows(part)
-    if not rows:
-        return
-    table = side.table(
-        cellText=rows, colLabels=["δ", "median", "none"], loc="center", cellLoc="center"
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    table.scale(1.0, 1.35)
-    current = f"{float(part.get('delta', 0.05)):g}"
-    for (r, _), cell in table.get_celld().items():
-        if r == 0 or (r > 0 and rows[r - 1][0] == current):
-            cell.set_text_props(fontweight="bold")
-    side.set_title("Sensitivity over δ", fontsize=9)

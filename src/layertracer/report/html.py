@@ -14,6 +14,7 @@ from itertools import groupby
 
 import jinja2
 
+from layertracer.config import ALL_METHODS
 from layertracer.report.data import num_layers, run_label
 from layertracer.report.figures import sensitivity_rows
 from layertracer.report.topk import visible
@@ -29,6 +30,7 @@ class Drawn:
     title: str
     caption: str
     uri: str
+    link: tuple[str, str] | None = None  # (href, text) shown after the caption
 
 
 @functools.cache
@@ -104,6 +106,7 @@ def prompt_rows(data: dict) -> list[dict]:
                 "particle": row.get("particle_layer"),
                 "final": final,
                 "correct": row.get("correct"),
+                "answer_correct": row.get("answer_correct"),
                 "top1": visible(row.get("top1_token", "")),
             }
         )
@@ -146,6 +149,13 @@ def agreement_note(agreement: dict) -> str:
     )
 
 
+def ran_config(config: dict) -> dict:
+    """The configuration without the settings of methods that did not run (results.json
+    keeps them all): ``tracing.*`` only when tracing ran."""
+    ran = set(config.get("methods") or ALL_METHODS)
+    return {k: v for k, v in config.items() if k not in ALL_METHODS or k in ran}
+
+
 def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
     """Everything ``report.html.j2`` shows."""
     vul = data.get("vulnerability") or {}
@@ -165,10 +175,11 @@ def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
         "figures": figures,
         "notes": notes,
         "prompts": prompt_rows(data),
+        "full_answer": data.get("answer_accuracy") is not None,
         "sections": [
             ("Model", flatten(model)),
             ("Task", flatten(data.get("task", {}))),
-            ("Configuration", flatten(data.get("config", {}))),
+            ("Configuration", flatten(ran_config(data.get("config", {})))),
             ("Environment", flatten(data.get("environment", {}))),
             ("Timing (seconds)", flatten(data.get("timing", {}))),
         ],

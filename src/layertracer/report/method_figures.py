@@ -69,7 +69,7 @@ def cka_matrix(data: dict) -> Figure | None:
 
 
 def ablation(data: dict) -> Figure | None:
-    """Drop in target log-prob and in top-1 accuracy when each block is skipped."""
+    """Drop in target log-prob and in first-token accuracy when each block is skipped."""
     abl = data.get("ablation")
     L = num_layers(data)
     if not abl or len(abl.get("target_logprob_drop") or []) != L + 1:
@@ -81,7 +81,7 @@ def ablation(data: dict) -> Figure | None:
     top.set_ylabel("Δ log P(target) (nats)")
     if len(abl.get("accuracy_drop") or []) == L + 1:
         bottom.bar(layers, floats(abl["accuracy_drop"]), color="#6b7a99", width=0.8)
-    bottom.set_ylabel("accuracy drop")
+    bottom.set_ylabel("first-token\naccuracy drop")
     for ax in (top, bottom):
         ax.axhline(0, color="black", lw=0.6)
         ax.tick_params(labelbottom=False)

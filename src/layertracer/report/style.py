@@ -171,16 +171,21 @@ def set_layer_ticks(ax: Axes, num_layers: int) -> None:
     ax.tick_params(axis="x", labelsize=7 if num_layers > 24 else 8)
 
 
-def save(fig: Figure, out_dir: Path, name: str) -> bytes:
-    """Writes ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``; returns the PNG bytes."""
+def png(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure rendered as PNG by the Agg canvas (no file, no pyplot)."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    png = buffer.getvalue()
-    (out_dir / f"{name}.png").write_bytes(png)
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> bytes:
+    """Writes ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``; returns the PNG bytes."""
+    png_bytes = png(fig)
+    (out_dir / f"{name}.png").write_bytes(png_bytes)
     fig.set_layout_engine("none")  # keep the layout just computed: the SVG matches the PNG
     fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
-    return png
+    return png_bytes
 
 
 def data_uri(png: bytes) -> str:

@@ -6,6 +6,8 @@ pairs, most probable first. Runs without it get a note in the report instead.
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -47,11 +49,23 @@ def _valid(topk: object, L: int) -> bool:
     return isinstance(topk, list) and len(topk) == L + 1 and all(isinstance(t, list) for t in topk)
 
 
+# Whitespace drawn as a visible sign; other Unicode spaces (category Zs) are drawn as "␣".
+SIGNS = {" ": "␣", "\xa0": "⍽", "\n": "↵", "\t": "⇥"}
+
+
 def visible(token: str) -> str:
-    """A token with its leading spaces as ``␣`` and control characters escaped (``\\n``)."""
-    text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(token))
-    stripped = text.lstrip(" ")
-    return "␣" * (len(text) - len(stripped)) + stripped
+    """A token with its whitespace visible: space ``␣``, no-break space ``⍽``, newline
+    ``↵``, tab ``⇥``, any other space ``␣``; other invisible characters escaped (``\\r``,
+    ``\\x19``). Every sign is a glyph of DejaVu Sans, the figures' font."""
+    return "".join(_sign(c) for c in str(token))
+
+
+def _sign(char: str) -> str:
+    if char in SIGNS:
+        return SIGNS[char]
+    if unicodedata.category(char) == "Zs":
+        return "␣"
+    return char if char.isprintable() else repr(char)[1:-1]
 
 
 def token_text(token: str) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from layertracer.errors import ResultsError
+from layertracer.results import frames, views
 from layertracer.results.files import arrays_npz, atomic_write, prompts_csv, read_npz
 from layertracer.results.sections import (
     PER_LAYER,
@@ -50,7 +51,10 @@ class Results(BaseModel):
         model: Spec, type, ``num_layers`` L, hidden size, ``layer_types`` [L], anatomy.
         task: Task name, source and size.
         lens: The fidelity check of the logit lens.
-        accuracy: Fraction of prompts whose final-layer top-1 token is the target token.
+        accuracy: First-token accuracy: fraction of prompts whose final-layer top-1 token
+            is the target token (a multi-token answer's first token counts).
+        answer_accuracy: Full-answer accuracy (``--full-target`` only): fraction of prompts
+            whose every answer token is the model's top-1 under teacher forcing.
         prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
         particles, vulnerability, cka, ablation, causal_tracing, agreement, suites: The
             sections of the methods that ran (``None``: did not run).
@@ -70,6 +74,7 @@ class Results(BaseModel):
     task: TaskInfo
     lens: LensSection
     accuracy: float | None
+    answer_accuracy: float | None = None
     prompts: list[PromptRow]
     particles: ParticlesSection | None = None
     vulnerability: VulnerabilitySection | None = None
@@ -136,6 +141,41 @@ class Results(BaseModel):
         except ValidationError as exc:
             problem = f"not a valid layertracer results object: {_first_problem(exc)}"
             raise ResultsError(f"{where}: {problem}") from None
+
+    def to_frame(self, section: str = "lens") -> Any:
+        """A tidy pandas DataFrame of one section (long format, one row per observation).
+
+        Args:
+            section: ``prompts``, ``lens`` (prompt × layer), ``layers``, ``particles``,
+                ``sensitivity``, ``vulnerability`` (seed × layer), ``cka`` (layer ×
+                layer), ``ablation``, ``causal_tracing``, ``agreement`` (one row per
+                pair) or ``suites``; :mod:`layertracer.results.frames` gives the columns.
+
+        Raises:
+            ResultsError: Unknown or absent section (the message lists the available
+                ones), or pandas missing (``pip install 'layertracer[notebook]'``).
+        """
+        return frames.to_frame(self.to_dict(), section)
+
+    def figure(self, name: str, prompt: str | int | None = None) -> Any:
+        """The matplotlib Figure the report draws as ``<name>.png``.
+
+        Args:
+            name: ``lens_heatmap``, ``trajectory``, ``particles``, ``js``, ``cka``,
+                ``ablation``, ``tracing`` or ``topk``.
+            prompt: For ``topk``: the id or index of the prompt (default: automatic).
+
+        Raises:
+            ReportError: Unknown figure, or one this run has no data for.
+        """
+        return views.show("figure", self, name, prompt)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the summary rows and the main figures, inline.
+
+        The rows are those the terminal and report.html show; the figures are PNG
+        ``data:`` URIs, so the notebook keeps them when saved."""
+        return views.show("html", self)
 
     def save(self, out_dir: str | Path) -> Path:
         """Writes ``results.json``, ``prompts.csv`` and (when the run has arrays)

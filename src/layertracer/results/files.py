@@ -24,6 +24,7 @@ CSV_FIELDS = (
     "top1_token_id",
     "top1_token",
     "correct",
+    "answer_correct",
 )
 
 

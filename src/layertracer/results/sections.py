@@ -106,6 +106,7 @@ class PromptRow(Section):
     topk: list[list[tuple[str, float]]] | None = None
     answer_logprob: PerLayer | None = None
     answer_tokens: int | None = None
+    answer_correct: bool | None = None
     js_mean: PerLayer | None = None
     ablation_drop: PerLayer | None = None
     ablation_correct: list[bool | None] | None = None

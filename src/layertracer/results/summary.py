@@ -36,6 +36,7 @@ def summary_rows(data: dict) -> list[SummaryRow]:
         SummaryRow(
             "first-token accuracy (final top-1 = target token)", fmt(data.get("accuracy"), ".3f")
         ),
+        *_answer_rows(data),
         SummaryRow(
             "lens fidelity max |Δ log-prob|", fmt(data["lens"].get("fidelity_max_abs_err"), ".2e")
         ),
@@ -44,6 +45,14 @@ def summary_rows(data: dict) -> list[SummaryRow]:
     rows += _vulnerability_rows(data.get("vulnerability") or {})
     rows += _method_rows(data)
     return rows
+
+
+def _answer_rows(data: dict) -> list[SummaryRow]:
+    """Full-answer accuracy, where the run has it (``--full-target``)."""
+    if data.get("answer_accuracy") is None:
+        return []
+    value = fmt(data["answer_accuracy"], ".3f")
+    return [SummaryRow("full-answer accuracy (greedy answer = whole target)", value)]
 
 
 def _particle_rows(part: dict) -> list[SummaryRow]:
@@ -143,7 +152,8 @@ def _method_rows(data: dict) -> list[SummaryRow]:
 
 def suite_line(summary: dict) -> str:
     """One suite's summary in words (``results.suites[name]``)."""
-    parts = [f"{summary.get('items')} items", f"accuracy {fmt(summary.get('accuracy'), '.3f')}"]
+    accuracy = f"first-token accuracy {fmt(summary.get('accuracy'), '.3f')}"
+    parts = [f"{summary.get('items')} items", accuracy]
     if "particle_median" in summary:
         parts.append(
             f"particle {fmt(summary['particle_median'], 'g')} "

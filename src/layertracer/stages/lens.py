@@ -9,6 +9,7 @@ from layertracer.methods.full_target import (
     answer_inputs,
     answer_logprobs,
     answer_positions,
+    model_answer_correct,
     model_answer_logprobs,
 )
 from layertracer.methods.particles import particle_stats, particles_for
@@ -20,14 +21,15 @@ from layertracer.run import Run
 
 def lens(run: Run) -> None:
     """After the clean lens pass: with ``--full-target``, the teacher-forced lens log-prob
-    of every prompt's whole answer per layer, ``prompts[*].answer_logprob [L+1]``
-    (docs/method.md#target-token)."""
+    of every prompt's whole answer per layer, ``prompts[*].answer_logprob [L+1]``, whether
+    the model's greedy answer is the whole answer (``answer_correct``) and the run's
+    ``answer_accuracy`` (docs/method.md#target-token)."""
     if not run.config.inputs.full_target:
         return
     anatomy, encoded = run.anatomy, run.encoded
     pad = run.lm.tokenizer.pad_token_id or 0
     sequences, targets = answer_inputs(encoded)
-    values: dict[int, list[float]] = {}
+    values: dict[int, tuple[list[float], bool]] = {}
     errors = [0.0]
     with run.stage("full_target", run.num_batches) as step:
 
@@ -38,16 +40,21 @@ def lens(run: Run) -> None:
                 output, _ = forward(run.lm.model, full.input_ids, full.attention_mask)
             logprob = answer_logprobs(anatomy, cap.states(), where, full.size)  # [B, L+1]
             own = model_answer_logprobs(output.logits, where, full.size)  # [B]
+            correct = model_answer_correct(output.logits, where, full.size)  # [B]
             errors.append(float((logprob[:, -1] - own).abs().max()))
-            values.update({n: logprob[row].tolist() for row, n in enumerate(batch.index)})
+            for row, n in enumerate(batch.index):
+                values[n] = (logprob[row].tolist(), bool(correct[row]))
             step()
 
         run.each_batch("full_target", work)
     gathered = run.gather(values)
     for n, row in enumerate(run.results.prompts):
-        row.answer_logprob = gathered[n]
+        row.answer_logprob, row.answer_correct = gathered[n]
         row.answer_tokens = len(encoded[n].answer_ids)
     run.results.lens.answer_logprob_max_abs_err = max(run.world.all_gather(max(errors)))
+    run.results.answer_accuracy = sum(r.answer_correct for r in run.results.prompts) / len(
+        run.results.prompts
+    )
 
 
 def particles(run: Run) -> None:

@@ -12,15 +12,16 @@ from layertracer.config import RunConfig
 from layertracer.errors import TaskError
 from layertracer.tasks import Task, few_shot, load_tasks
 from layertracer.tasks.encode import Encoded, chat_prompt, encode
+from layertracer.tasks.inline import inline_task
 from layertracer.tasks.text import TextSample, load_text, text_rows
 
 
-def load_input(task: str | Task | None, config: RunConfig) -> Task | TextSample:
+def load_input(task: object, config: RunConfig) -> Task | TextSample:
     """The run's task (with ``--shots`` and ``--max-prompts`` applied) or its text.
 
     Args:
         task: A ``--task`` value (suite, file, dataset folder or comma list), a loaded
-            task, or None in text mode.
+            task, a list of items or a DataFrame (:mod:`.inline`), or None in text mode.
         config: The run's options (``inputs.text`` selects text mode).
 
     Raises:
@@ -33,6 +34,8 @@ def load_input(task: str | Task | None, config: RunConfig) -> Task | TextSample:
     if isinstance(task, str):
         fields, split = config.inputs.fields, config.inputs.split
         return load_tasks(task, config.max_prompts, config.shots, fields, split)
+    if not isinstance(task, Task):  # a list of items or a DataFrame; anything else: TaskError
+        task = inline_task(task, config.inputs.fields)
     task = few_shot(task, config.shots)
     if config.max_prompts is not None:
         task = replace(task, items=task.items[: config.max_prompts])

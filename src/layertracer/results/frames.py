@@ -1,0 +1,191 @@
+"""A run's results as tidy pandas DataFrames (long format: one row per observation), for
+``Results.to_frame(section)``.
+
+Sections (those the run computed; :func:`available` lists them):
+
+- ``prompts``: one row per prompt with its scalar fields (id, prompt, target, target
+  token, final probability, correct, particle layer, ...).
+- ``lens``: one row per prompt × layer state: ``id``, ``suite``, ``layer``,
+  ``target_prob``, the lens's top token and its probability, the prompt's
+  ``particle_layer`` (and ``answer_logprob`` with ``--full-target``).
+- ``layers``: one row per layer state: block type, mean and median target probability,
+  and every run-level per-layer array of the methods that ran (``vulnerability_js_mean``,
+  ``cka_delta``, ``ablation_target_logprob_drop``, ...).
+- ``particles``: prompts per particle layer; ``sensitivity``: one row per δ.
+- ``vulnerability``: one row per seed × layer: ``js`` with the layer's ``js_mean`` and
+  ``js_std`` over seeds (and whether the seed's mask hit a massive channel).
+- ``cka``: one row per ``layer_a`` × ``layer_b``.
+- ``ablation``, ``causal_tracing`` (or ``tracing``): one row per layer state.
+- ``agreement``: one row per pair of criteria; a 95% interval ``[low, high]`` becomes
+  ``<name>_low`` and ``<name>_high``; ``layer_a``/``layer_b`` are the chosen layers.
+- ``suites``: one row per suite.
+
+A layer that a method does not apply to is ``NaN``. pandas is optional
+(``pip install 'layertracer[notebook]'``) and imported only here, when a frame is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from layertracer.errors import ResultsError
+from layertracer.results.sections import PER_LAYER
+
+Rows = list[dict[str, Any]]
+INSTALL = "pip install 'layertracer[notebook]'"
+
+
+def to_frame(data: dict, section: str) -> Any:
+    """The tidy DataFrame of ``section`` of a results.json object (see module docstring).
+
+    Raises:
+        ResultsError: An unknown section, or one this run did not compute (the message
+            lists the available ones), or pandas is not installed (with the command).
+    """
+    name = ALIASES.get(section, section)
+    have = available(data)
+    if name not in have:
+        known = "unknown section" if name not in SECTIONS else "this run has no section"
+        raise ResultsError(f"to_frame: {known} {section!r}; available: {', '.join(have)}")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ResultsError(f"to_frame needs pandas: {INSTALL}") from None
+    return pd.DataFrame.from_records(SECTIONS[name][1](data))
+
+
+def available(data: dict) -> list[str]:
+    """The sections this run has frames for, in a fixed order."""
+    return [name for name, (needs, _) in SECTIONS.items() if needs is None or data.get(needs)]
+
+
+def _prompts(data: dict) -> Rows:
+    return [
+        {k: v for k, v in row.items() if not isinstance(v, (list, dict))} for row in data["prompts"]
+    ]
+
+
+def _lens(data: dict) -> Rows:
+    rows = []
+    for n, row in enumerate(data["prompts"]):
+        topk, answer = row.get("topk"), row.get("answer_logprob")
+        for layer, prob in enumerate(row["target_prob"]):
+            entry = {"id": row.get("id", n), "suite": row.get("suite"), "layer": layer}
+            entry["target_prob"] = prob
+            if topk:
+                entry["top_token"], entry["top_prob"] = topk[layer][0]
+            if answer:
+                entry["answer_logprob"] = answer[layer]
+            entry["particle_layer"] = row.get("particle_layer")
+            rows.append(entry)
+    return rows
+
+
+def _layers(data: dict) -> Rows:
+    import numpy as np
+
+    types = ["embedding", *data["model"]["layer_types"]]
+    probs = np.array(
+        [[np.nan if p is None else p for p in r["target_prob"]] for r in data["prompts"]]
+    )
+    rows = [
+        {"layer": i, "block_type": kind, "target_prob_mean": m, "target_prob_median": md}
+        for i, (kind, m, md) in enumerate(
+            zip(types, probs.mean(axis=0), np.median(probs, axis=0), strict=True)
+        )
+    ]
+    for section, name, shape in PER_LAYER:
+        values = (data.get(section) or {}).get(name)
+        if shape == "layers" and isinstance(values, list):
+            for row, value in zip(rows, values, strict=True):
+                row[f"{section}_{name}"] = value
+    return rows
+
+
+def _per_layer(section: str) -> Callable[[dict], Rows]:
+    """One row per layer state with the section's per-layer arrays (``PER_LAYER``)."""
+
+    def rows(data: dict) -> Rows:
+        part = data[section]
+        names = [n for s, n, shape in PER_LAYER if s == section and shape == "layers"]
+        names = [n for n in names if isinstance(part.get(n), list)]
+        size = data["model"]["num_layers"] + 1
+        return [{"layer": i, **{n: part[n][i] for n in names}} for i in range(size)]
+
+    return rows
+
+
+def _particles(data: dict) -> Rows:
+    return [{"layer": i, "prompts": c} for i, c in enumerate(data["particles"]["histogram"])]
+
+
+def _sensitivity(data: dict) -> Rows:
+    table = data["particles"].get("sensitivity") or {}
+    return [
+        {"delta": float(d), **stats}
+        for d, stats in sorted(table.items(), key=lambda kv: float(kv[0]))
+    ]
+
+
+def _vulnerability(data: dict) -> Rows:
+    vul = data["vulnerability"]
+    mean, std = vul.get("js_mean") or [], vul.get("js_std") or []
+    massive = vul.get("masked_massive") or {}
+    rows = []
+    for seed, curve in zip(vul.get("seeds") or [], vul.get("js") or [], strict=False):
+        hit = massive.get(str(seed))
+        for layer, js in enumerate(curve):
+            entry = {"seed": seed, "layer": layer, "js": js}
+            entry["js_mean"] = mean[layer] if layer < len(mean) else None
+            entry["js_std"] = std[layer] if layer < len(std) else None
+            if hit is not None:
+                entry["masked_massive"] = hit[layer]
+            rows.append(entry)
+    return rows
+
+
+def _cka(data: dict) -> Rows:
+    matrix = data["cka"]["matrix"]
+    return [
+        {"layer_a": a, "layer_b": b, "cka": value}
+        for a, row in enumerate(matrix)
+        for b, value in enumerate(row)
+    ]
+
+
+def _agreement(data: dict) -> Rows:
+    part = data["agreement"]
+    chosen = part.get("chosen_layers") or {}
+    rows = []
+    for pair in part.get("pairs") or []:
+        entry: dict[str, Any] = {}
+        for key, value in pair.items():
+            if isinstance(value, list) and len(value) == 2:
+                entry[f"{key}_low"], entry[f"{key}_high"] = value
+            elif not isinstance(value, (list, dict)):
+                entry[key] = value
+        entry["layer_a"], entry["layer_b"] = chosen.get(pair["a"]), chosen.get(pair["b"])
+        rows.append(entry)
+    return rows
+
+
+def _suites(data: dict) -> Rows:
+    return [{"suite": name, **summary} for name, summary in data["suites"].items()]
+
+
+# name -> (the results.json key it needs, or None: always there; its rows)
+SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
+    "prompts": (None, _prompts),
+    "lens": (None, _lens),
+    "layers": (None, _layers),
+    "particles": ("particles", _particles),
+    "sensitivity": ("particles", _sensitivity),
+    "vulnerability": ("vulnerability", _vulnerability),
+    "cka": ("cka", _cka),
+    "ablation": ("ablation", _per_layer("ablation")),
+    "causal_tracing": ("causal_tracing", _per_layer("causal_tracing")),
+    "agreement": ("agreement", _agreement),
+    "suites": ("suites", _suites),
+}
+ALIASES = {"tracing": "causal_tracing"}
