@@ -8,12 +8,12 @@ random tiny model).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from layertracer.errors import ConfigError, ModelError, first_line
 from layertracer.model.bundled import BUNDLED, bundled_dir
+from layertracer.model.source import folder_source, gguf_source
 
 DEFAULT_MODEL = "smollm2-135m"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -130,20 +130,19 @@ def _load_pretrained(
     if spec in BUNDLED:
         directory, kwargs = str(bundled_dir(spec)), {}
     elif spec.endswith(".gguf"):
-        path = Path(spec)
-        if not path.is_file():
-            raise ModelError(f"model file not found: {spec}")
-        directory, kwargs = str(path.parent), {"gguf_file": path.name}
+        directory, kwargs = gguf_source(spec)
     else:
-        directory, kwargs = spec, {}
+        directory, kwargs = folder_source(spec)
     loading = {"device_map": device_map} if device_map else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(
             directory, dtype=dtype, trust_remote_code=trust, **kwargs, **loading
         )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"cannot load model {spec!r}: {first_line(exc)}") from None
+    except Exception as exc:  # whatever transformers raises on these files: one line
+        raise ModelError(
+            f"cannot load model {spec!r}: {type(exc).__name__}: {first_line(exc)[:200]}"
+        ) from None
     return model, tokenizer
 
 
