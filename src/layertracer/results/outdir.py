@@ -1,5 +1,5 @@
 """A run's output folder: checked before any work, written whole or not at all, one run at
-a time (docs/decisions.md#output-folder).
+a time (docs/decisions.md#output-folder-interrupts-and-resume).
 
 - :meth:`OutputDir.check` (before the model loads): ``--out`` must be creatable and
   writable (probed by creating and removing a file), no part of its path a file, and an
