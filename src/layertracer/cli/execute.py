@@ -61,7 +61,9 @@ def execute(
         try:
             _same_options(staging, config, flags["resume"])
             checkpoints = Checkpoints(staging / "checkpoints")
-            results = trace(config.model, config.task, config, progress, checkpoints)
+            results = trace(
+                config.model, config.task, config, progress=progress, checkpoints=checkpoints
+            )
             results.save(staging)
             report_error = _report(results, staging) if flags["report"] else None
             outdir.publish(keep=RESUME_STATE)
