@@ -10,9 +10,11 @@ paper's protocol (3 seeds; every design replays the same blocks per seed) and th
 scan time. Writes ``benchmarks/results/stability.json`` (every row, appended as it goes:
 a killed study resumes where it stopped) and prints one line per row.
 
-    OMP_NUM_THREADS=2 python benchmarks/stability.py \\
-        --models smollm2-135m,gemma3-270m --tasks capitals,antonyms --prompts 32
-    python benchmarks/stability.py --table     # the markdown table of docs/stability.md
+    OMP_NUM_THREADS=1 python benchmarks/stability.py --models smollm2-135m \\
+        --tasks capitals,antonyms --prompts 24 --out benchmarks/results/stability-smollm2.json
+    OMP_NUM_THREADS=1 python benchmarks/stability.py --models gemma3-270m \\
+        --tasks capitals,antonyms --prompts 24 --out benchmarks/results/stability-gemma3.json
+    python benchmarks/stability.py --table     # the table of docs/stability.md (all files)
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--table", action="store_true", help="print the markdown table only")
     args = parser.parse_args()
-    if args.table:
-        print(table(json.loads(args.out.read_text())["rows"]))
+    if args.table:  # every results file of the study, one table
+        files = sorted(RESULTS.glob("stability-*.json")) if args.out == OUT else [args.out]
+        rows = [row for f in files for row in json.loads(f.read_text())["rows"]]
+        print(table(rows))
         return
     wanted = [(n, d) for n, d in DESIGNS if n in args.designs.split(",")]
     done = done_keys(args.out)

@@ -74,7 +74,7 @@ def test_torchrun_two_ranks_write_the_results_of_one_process(tmp_path, capsys, s
     assert differences(one, two) == []
     assert two["environment"]["world_size"] == 2 and one["environment"]["world_size"] == 1
     assert done.stdout.count("results:") == 1  # rank 0 alone reports and writes
-    files = ["arrays.npz", "prompts.csv", "results.json"]
+    files = [".layertracer-run.json", "arrays.npz", "prompts.csv", "results.json"]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == files
     arrays = [np.load(tmp_path / run / "arrays.npz") for run in ("one", "two")]
     assert arrays[0].files == arrays[1].files

@@ -25,7 +25,7 @@ LAYERS = [
     {"methods"},
     {"results"},
     {"run"},
-    {"stages", "preflight"},
+    {"stages", "preflight", "describe"},
     {"pipeline"},
     {"report"},
     {"notebook"},

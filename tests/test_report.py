@@ -255,9 +255,10 @@ def test_run_writes_report_unless_told_not_to(tmp_path: Path, capsys, monkeypatc
     (tmp_path / "t.jsonl").write_text(TASK)
     base = ["run", "--model", "tiny:llama", "--task", str(tmp_path / "t.jsonl")]
     base += ["--methods", "lens", "--out"]
-    code, out, err = run_cli([*base, str(tmp_path / "a")], capsys)
+    code, _, err = run_cli([*base, str(tmp_path / "a")], capsys)
     assert code == 0, err
-    assert [target for _, target in calls] == [tmp_path / "a"] and "report.html" in out
+    staging = tmp_path / ".a.layertracer-staging"  # drawn there, then published with the run
+    assert [target for _, target in calls] == [staging] and not staging.exists()
     assert calls[0][0].prompts[0]["id"] == "fr"
     code, _, err = run_cli([*base, str(tmp_path / "b"), "--no-report"], capsys)
     assert code == 0, err

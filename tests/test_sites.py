@@ -57,10 +57,12 @@ def test_jamba_has_a_state_only_in_its_mamba_blocks() -> None:
 
 
 def _site_run(model_type: str, task, site: str, **kwargs) -> dict:
+    """A scan at ``site`` with the paper's masks (two seeds) unless ``kwargs`` say otherwise."""
+    options = {"seeds": (0, 1), "site": site, **kwargs}
     cfg = RunConfig(
-        batch_size=kwargs.pop("batch_size", 3),
+        batch_size=options.pop("batch_size", 3),
         methods=("lens", "vulnerability"),
-        vulnerability=VulnerabilityConfig(seeds=(0, 1), site=site, **kwargs),
+        vulnerability=VulnerabilityConfig.preset("paper", **options),
     )
     return trace(tiny(model_type), task, cfg).vulnerability
 

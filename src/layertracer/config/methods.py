@@ -105,10 +105,6 @@ class VulnerabilityConfig:
         )
         check(self.bootstrap >= 0, f"bootstrap must be >= 0, got {self.bootstrap}")
         check(self.splits >= 1, f"splits must be >= 1, got {self.splits}")
-        check(
-            not (self.mask_mode == "norm" and self.site == "state"),
-            "--mask-mode norm perturbs token states; the state site takes zero|mean|gaussian",
-        )
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> VulnerabilityConfig:
