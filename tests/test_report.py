@@ -48,10 +48,12 @@ def shrunk(data: dict, num_layers: int) -> dict:
         num_layers=num_layers, spec="<i>mamba</i>", layer_types=["mamba"] * num_layers
     )
     for row in d["prompts"]:
-        for key in ("target_prob", "topk", "js_mean"):
+        for key in ("target_prob", "topk", "js_mean", "bi", "angular"):
             row[key] = row[key][:keep]
         p = row["particle_layer"]
         row["particle_layer"] = p if p is not None and p <= num_layers else None
+    for key in ("bi", "angular"):
+        d["similarity"][key] = d["similarity"][key][:keep]
     d["particles"]["layers"] = [row["particle_layer"] for row in d["prompts"]]
     d["particles"]["histogram"] = d["particles"]["histogram"][:keep]
     found = [x for x in d["particles"]["layers"] if x is not None]

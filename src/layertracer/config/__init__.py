@@ -19,6 +19,7 @@ from layertracer.config.checks import (
     MASK_MODES,
     POSITIONS,
     PROTECT,
+    REMOVAL_NEEDS,
     SENSITIVITY_DELTAS,
     SITES,
 )
@@ -27,6 +28,7 @@ from layertracer.config.methods import (
     AgreementConfig,
     CKAConfig,
     ParticleConfig,
+    RemovalConfig,
     TracingConfig,
     VulnerabilityConfig,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "MASK_MODES",
     "POSITIONS",
     "PROTECT",
+    "REMOVAL_NEEDS",
     "SENSITIVITY_DELTAS",
     "SITES",
     "AblationConfig",
@@ -58,6 +61,7 @@ __all__ = [
     "CKAConfig",
     "InputConfig",
     "ParticleConfig",
+    "RemovalConfig",
     "RunConfig",
     "TracingConfig",
     "VulnerabilityConfig",

@@ -29,6 +29,8 @@ from layertracer.results.sections import (
     ModelInfo,
     ParticlesSection,
     PromptRow,
+    RemovalSection,
+    SimilaritySection,
     SuiteSummary,
     TaskInfo,
     Tool,
@@ -51,8 +53,9 @@ class Results(BaseModel):
         lens: The fidelity check of the logit lens.
         accuracy: Fraction of prompts whose final-layer top-1 token is the target token.
         prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
-        particles, vulnerability, cka, ablation, causal_tracing, agreement, suites: The
-            sections of the methods that ran (``None``: did not run).
+        similarity: Block Influence and angular distance of the clean pass.
+        particles, vulnerability, cka, ablation, causal_tracing, removal, agreement,
+            suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
     """
@@ -68,11 +71,13 @@ class Results(BaseModel):
     lens: LensSection
     accuracy: float | None
     prompts: list[PromptRow]
+    similarity: SimilaritySection | None = None
     particles: ParticlesSection | None = None
     vulnerability: VulnerabilitySection | None = None
     cka: CKASection | None = None
     ablation: AblationSection | None = None
     causal_tracing: TracingSection | None = None
+    removal: RemovalSection | None = None
     agreement: AgreementSection | None = None
     suites: dict[str, SuiteSummary] | None = None
     warnings: list[str] = []
