@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from layertracer.engine.batching import Batch
 from layertracer.engine.replay import ReplayPath, gather_scan
 from layertracer.methods import removal as method
 from layertracer.results.sections import RemovalSection
@@ -60,18 +61,29 @@ def removal(run: Run) -> None:
 
 def _not_removable(run: Run) -> tuple[dict[int, str], dict[int, str]]:
     """Blocks that cannot be removed by position: shared modules (structure) and side
-    channels (measured on this process's first batch; the union over processes)."""
+    channels (measured on the first prompt of this process; the union over processes)."""
     anatomy = run.anatomy
     shared = method.shared_modules(anatomy.blocks)
     with run.stage("removal_probe", 1) as step:
         first = next(iter(run.batches()), None)
-        mine = {} if first is None else method.side_channels(run.lm.model, anatomy, first)
+        mine = {}
+        if first is not None:
+            mine = method.side_channels(run.lm.model, anatomy, _first_row(first))
         step()
     channels: dict[int, str] = {}
     for part in run.world.all_gather(mine):
         for block, reason in part.items():
             channels.setdefault(block, reason)
     return shared, channels
+
+
+def _first_row(batch: Batch) -> Batch:
+    """The batch's first prompt alone, without padding."""
+    width = int(batch.last[0]) + 1
+    return Batch(
+        batch.input_ids[:1, :width], batch.attention_mask[:1, :width], batch.last[:1],
+        batch.targets[:1], batch.index[:1],
+    )  # fmt: skip
 
 
 def _warn(run: Run, reasons: dict[int, str], replay: ReplayPath) -> None:
