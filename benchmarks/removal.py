@@ -15,8 +15,10 @@ of ``docs/removal.md`` (between its ``generated`` markers; the prose around it s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from common import RESULTS
@@ -29,6 +31,20 @@ from layertracer.results import Results, atomic_write
 DOC = Path(__file__).parents[1] / "docs" / "removal.md"
 START, END = "<!-- generated: start -->", "<!-- generated: end -->"
 ORDER = ("js", "cka", "ablation", "tracing", "lens_slope", "bi", "angular", "random")
+
+
+class StagePrinter:
+    """Progress that prints every stage's time as it ends."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    @contextlib.contextmanager
+    def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """Times one stage and prints it."""
+        start = time.perf_counter()
+        yield lambda: None
+        print(f"  {self.label} {name}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def summary_row(model: str, task: str, results: Results, seconds: float) -> dict:
@@ -192,7 +208,7 @@ def main() -> None:
                 tracing=TracingConfig(map_prompts=0),  # removal needs no position map
             )  # fmt: skip
             start = time.perf_counter()
-            results = trace(lm, task, cfg)
+            results = trace(lm, task, cfg, progress=StagePrinter(f"{spec} {task}"))
             rows.append(summary_row(spec, task, results, time.perf_counter() - start))
             if args.runs:
                 results.save(args.runs / f"{Path(spec).name}-{task}")
