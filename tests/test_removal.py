@@ -157,6 +157,17 @@ def test_a_block_with_a_side_channel_is_left_out(small_task) -> None:
     assert sum("block 1 cannot be removed" in w for w in results.warnings) == 1
 
 
+def test_nothing_removable_leaves_k0_only(monkeypatch, small_task) -> None:
+    every = dict.fromkeys(range(1, 5), "a side channel")
+    monkeypatch.setattr("layertracer.methods.removal.side_channels", lambda m, a, b: every)
+    results = _run(tiny("llama"), small_task)
+    removal = results.removal
+    assert removal["max_blocks"] == 0 and removal["best"] is None and removal["pruned_models"] == 0
+    assert all(c["accuracy"] == [results.accuracy] for c in removal["curves"].values())
+    assert removal["removable"] == [None, False, False, False, False]
+    Results.from_dict(results.to_dict())
+
+
 def test_shared_modules_are_found_by_structure() -> None:
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     assert shared_modules([a, b, torch.nn.Linear(2, 2)]) == {}

@@ -67,3 +67,11 @@ def test_summarize_curves_reads_each_order_and_the_random_band() -> None:
     assert rnd["accuracy_auc_band"] == [y["accuracy_auc"], x["accuracy_auc"]]
     assert rnd["accuracy_auc"] == pytest.approx((x["accuracy_auc"] + y["accuracy_auc"]) / 2)
     assert out["best"] == "x" and x["vs_random"] == "within" and rnd["vs_random"] is None
+
+
+def test_without_removable_blocks_only_k0_remains() -> None:
+    state = _state()
+    state.logprob, state.correct, state.kl = {0: [], 1: []}, {0: [], 1: []}, {0: [], 1: []}
+    out = summarize_curves(state, [], {"x": []}, [[]], max_blocks=0)
+    assert out["curves"]["x"]["accuracy"] == [0.5] and out["curves"]["x"]["kl"] == [0.0]
+    assert out["curves"]["x"]["accuracy_auc"] is None and out["best"] is None

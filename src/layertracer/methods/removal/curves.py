@@ -59,10 +59,10 @@ class Measures:
     def __init__(self, state: RemovalState, sets: Sequence[frozenset[int]]) -> None:
         prompts = sorted(state.clean_logprob)
         self.index = {s: i for i, s in enumerate(sets)}
-        width = len(sets)
-        self.logprob = np.array([state.logprob[n] for n in prompts]).reshape(-1, width)
-        self.correct = np.array([state.correct[n] for n in prompts], float).reshape(-1, width)
-        self.kl = np.array([state.kl[n] for n in prompts]).reshape(-1, width)  # [N, S]
+        shape = (len(prompts), len(sets))
+        self.logprob = np.array([state.logprob[n] for n in prompts], float).reshape(shape)
+        self.correct = np.array([state.correct[n] for n in prompts], float).reshape(shape)
+        self.kl = np.array([state.kl[n] for n in prompts], float).reshape(shape)  # [N, S]
         self.clean_logprob = np.array([state.clean_logprob[n] for n in prompts])  # [N]
         self.clean_correct = np.array([state.clean_correct[n] for n in prompts], float)
 
