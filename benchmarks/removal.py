@@ -9,7 +9,7 @@ of ``docs/removal.md`` (between its ``generated`` markers; the prose around it s
 ``--runs DIR`` keeps each run's results.json (for ``scripts/crosscheck_removal.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/removal.py [--models smollm2-135m,gemma3-270m]
-        [--tasks capitals,antonyms,facts] [--max-prompts 32] [--runs DIR]
+        [--tasks capitals,antonyms,facts] [--max-prompts 48] [--runs DIR]
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
     parser.add_argument("--tasks", default="capitals,antonyms,facts")
-    parser.add_argument("--max-prompts", type=int, default=32)
+    parser.add_argument("--max-prompts", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--runs", type=Path, default=None, help="keep each run's results here")
     args = parser.parse_args()
