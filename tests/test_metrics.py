@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from layertracer.methods.metrics import bca_interval, js_divergence, pearson, spearman
+from layertracer.methods.metrics import (
+    bca_interval,
+    js_divergence,
+    kl_divergence,
+    pearson,
+    spearman,
+)
 
 
 def log(p: np.ndarray) -> torch.Tensor:
@@ -32,6 +38,31 @@ def js_reference(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         return np.where(a > 0, a * np.log2(safe / np.where(a > 0, b, 1.0)), 0.0).sum(-1)
 
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+# ---------------------------------------------------------------- Kullback–Leibler
+
+
+def test_kl_matches_the_definition_and_is_not_symmetric() -> None:
+    rng = np.random.default_rng(1)
+    p, q = random_probs(rng, 5, 7), random_probs(rng, 5, 7)
+    want = (p * np.log(p / q)).sum(-1)  # nats
+    np.testing.assert_allclose(kl_divergence(log(p), log(q)).numpy(), want, rtol=1e-12)
+    assert not np.allclose(kl_divergence(log(p), log(q)), kl_divergence(log(q), log(p)))
+
+
+def test_kl_range_zero_terms_and_infinity() -> None:
+    rng = np.random.default_rng(2)
+    p = random_probs(rng, 4, 6)
+    assert torch.all(kl_divergence(log(p), log(p)) == 0)
+    assert torch.all(kl_divergence(log(p), log(random_probs(rng, 4, 6))) >= 0)
+    sparse = np.array([0.5, 0.5, 0.0])
+    assert float(kl_divergence(log(sparse), log(np.array([0.25, 0.25, 0.5])))) == pytest.approx(
+        math.log(2.0)
+    )  # the p = 0 term counts 0
+    assert math.isinf(float(kl_divergence(log(np.array([0.5, 0.5])), log(np.array([1.0, 0.0])))))
+    out = kl_divergence(log(p).float(), log(p).float())
+    assert out.dtype == torch.float64 and out.shape == (4,)
 
 
 # ---------------------------------------------------------------- Jensen–Shannon

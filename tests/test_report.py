@@ -50,10 +50,12 @@ def shrunk(data: dict, num_layers: int) -> dict:
         num_layers=num_layers, spec="<i>mamba</i>", layer_types=["mamba"] * num_layers
     )
     for row in d["prompts"]:
-        for key in ("target_prob", "topk", "js_mean"):
+        for key in ("target_prob", "topk", "js_mean", "bi", "angular"):
             row[key] = row[key][:keep]
         p = row["particle_layer"]
         row["particle_layer"] = p if p is not None and p <= num_layers else None
+    for key in ("bi", "angular"):
+        d["similarity"][key] = d["similarity"][key][:keep]
     d["particles"]["layers"] = [row["particle_layer"] for row in d["prompts"]]
     d["particles"]["histogram"] = d["particles"]["histogram"][:keep]
     found = [x for x in d["particles"]["layers"] if x is not None]
@@ -158,6 +160,43 @@ def test_method_sections_and_warning_are_drawn_when_present(run_dir: Path, tmp_p
     assert 'id="agreement"' in html
 
 
+def _removal(L: int) -> dict:
+    """A removal section of two criteria and random, K = 2."""
+    curve = {"accuracy": [0.5, 0.5, 0.25], "target_logprob": [-1.0, -1.2, -2.0], "kl": [0, 0.1, 1]}
+    band = {f"{k}_band": [v, v] for k, v in curve.items()}
+    return {
+        "max_blocks": 2, "criteria": ["bi", "js", "random"], "best": "bi",
+        "orders": {"bi": list(range(L, 0, -1)), "js": list(range(1, L + 1))},
+        "curves": {
+            "bi": {**curve, "accuracy_auc": 0.875, "logprob_auc": 0.8, "vs_random": "above"},
+            "js": {**curve, "accuracy": [0.5, 0.25, 0.0], "accuracy_auc": 0.5,
+                   "logprob_auc": 0.6, "vs_random": "below"},
+            "random": {**curve, **band, "accuracy_auc": 0.7, "logprob_auc": 0.7,
+                       "accuracy_auc_band": [0.6, 0.8], "logprob_auc_band": [0.6, 0.8]},
+        },
+        "removable": [None, *[True] * L], "not_removable": {}, "random_orders": [[1, 2]],
+        "prompts": 4,
+    }  # fmt: skip
+
+
+def test_removal_figure_table_summary_and_compare(run_dir: Path, tmp_path, capsys) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    data["removal"] = _removal(data["model"]["num_layers"])
+    html = write_report(data, tmp_path / "a").read_text()
+    assert (tmp_path / "a" / "removal.png").is_file() and 'id="removal"' in html
+    assert "<strong>bi (best)</strong>" in html and "band [0.600, 0.800]" in html
+    assert (
+        "layer removal: best criterion" in html and "bi (accuracy AUC 0.875 vs random 0.700" in html
+    )
+    (tmp_path / "a" / "results.json").write_text(json.dumps(data))
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(
+        ["compare", str(run_dir), str(tmp_path / "a"), "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    assert (out / "compare_removal.png").is_file()
+
+
 def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> None:
     data = json.loads((run_dir / "results.json").read_text())
     del data["vulnerability"], data["particles"]
@@ -165,6 +204,7 @@ def test_missing_sections_are_skipped_with_a_note(run_dir: Path, tmp_path) -> No
         del row["topk"]
     html = write_report(data, tmp_path).read_text()
     assert len(EMBEDDED.findall(html)) == 2  # heatmap and trajectory
+    assert not (tmp_path / "removal.png").exists() and 'id="removal"' not in html
     assert "no per-prompt top-k tokens" in html
     assert not (tmp_path / "js.png").exists()
 

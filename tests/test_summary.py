@@ -53,6 +53,22 @@ def test_the_report_shows_the_same_rows_as_the_terminal() -> None:
     assert html_rows(data) == [(r.measure, r.value) for r in summary_rows(data)]
 
 
+def test_removal_row_names_the_best_criterion_and_random() -> None:
+    data = _data()
+    curves = {"bi": {"accuracy_auc": 0.9, "logprob_auc": 0.8}, "random": {"accuracy_auc": 0.6}}
+    data["removal"] = {"best": "bi", "max_blocks": 7, "curves": curves}
+    rows = {r.measure: r.value for r in summary_rows(data)}
+    assert rows["layer removal: best criterion"] == (
+        "bi (accuracy AUC 0.900 vs random 0.600, k ≤ 7 blocks)"
+    )
+    curves["bi"]["accuracy_auc"] = None  # unpruned accuracy 0: the log-prob area decides
+    curves["random"]["logprob_auc"] = 0.5
+    rows = {r.measure: r.value for r in summary_rows(data)}
+    assert rows["layer removal: best criterion"].startswith(
+        "bi (log-prob AUC 0.800 vs random 0.500"
+    )
+
+
 def test_suite_line() -> None:
     line = suite_line(
         {"items": 3, "accuracy": 2 / 3, "particle_median": 4.0, "vulnerable_layer": 1}

@@ -1,7 +1,8 @@
 """The one pipeline: ``trace(model, task, config, tokenizer, progress) -> Results``.
 
 Steps: load the task, load the model, discover its anatomy, the clean lens pass (target
-probability per layer, fidelity check, activation statistics), then the selected
+probability per layer, fidelity check, activation statistics, Block Influence and angular
+distance), then the selected
 analysis stages of :mod:`layertracer.stages` in order (particles, vulnerability, ...).
 """
 
@@ -18,7 +19,8 @@ from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
-from layertracer.errors import FidelityError
+from layertracer.errors import ConfigError, FidelityError
+from layertracer.methods import similarity
 from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
@@ -37,6 +39,7 @@ from layertracer.results.sections import (
 )
 from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
+from layertracer.stages.lens import similarity as similarity_stage
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
 from layertracer.tasks.inline import describe
@@ -110,6 +113,7 @@ def _trace(
         run.clean = _clean_pass(run, step)
     run.results = base_results(run)
     run.criteria.per_prompt["lens_slope"] = lens_slope(run.clean.target_prob.numpy())
+    similarity_stage(run)
     for name, stage in STAGES.items():
         if name in config.methods:
             stage(run)
@@ -144,6 +148,10 @@ def _prepare(
     with timed(timing, "anatomy"), torch.inference_mode():
         anatomy = discover(model.model, model.tokenizer, config.anatomy)
         task, encoded = encode_input(source, model.tokenizer, config)
+    if config.removal.span > anatomy.num_layers:
+        raise ConfigError(
+            f"--removal-span {config.removal.span} exceeds the model's {anatomy.num_layers} blocks"
+        )
     limit = context_length(model.model, anatomy.layer_types)
     inputs = config.inputs
     encoded = fit_context(task, encoded, limit, inputs.truncate, inputs.full_target)
@@ -153,8 +161,8 @@ def _prepare(
 def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
     """Lens trajectories, fidelity and activation statistics over every batch (of every
     process: per-prompt rows are gathered, the statistics summed over processes)."""
-    anatomy, lm = run.anatomy, run.lm
-    rows: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    anatomy, lm, span = run.anatomy, run.lm, run.config.removal.span
+    rows: dict[int, tuple[torch.Tensor, ...]] = {}
     errors: list[torch.Tensor] = []  # per batch, max |Δ log-prob| (kept on the device)
     stats = ActivationStats()
 
@@ -166,8 +174,13 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
         error = (traj.final_logprobs - own.to(traj.final_logprobs.device)).abs().max()
         stats.add(states, batch.attention_mask)
         errors.append(error)
+        bi = similarity.block_influence(states, batch.attention_mask)  # [B, L+1]
+        angular = similarity.angular_distance(states, batch.last, span)  # [B, L+1]
         for row, n in enumerate(batch.index):
-            rows[n] = (traj.target_prob[row], traj.topk_ids[row], traj.topk_probs[row])
+            rows[n] = (
+                traj.target_prob[row], traj.topk_ids[row], traj.topk_probs[row],
+                bi[row], angular[row],
+            )  # fmt: skip
         step()
 
     run.each_batch("lens", work)
@@ -179,13 +192,13 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
             f"{lm.model_type!r} by {fidelity:.3g} > {FIDELITY_TOLERANCE:g} on this task"
         )
     gathered = run.gather(rows)
-    target_prob, topk_ids, topk_probs = (
-        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(3)
-    )  # [N, L+1], [N, L+1, k], [N, L+1, k]
+    target_prob, topk_ids, topk_probs, bi, angular = (
+        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(5)
+    )  # [N, L+1], [N, L+1, k], [N, L+1, k], [N, L+1], [N, L+1]
     merged = ActivationStats()  # every rank sums the ranks' sums in rank order: same plan
     for part in run.world.all_gather(stats.finish()):
         merged.merge(part)
-    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged)
+    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged, bi, angular)
 
 
 def _batch_size(run: Run) -> int:

@@ -64,6 +64,9 @@ class CleanPass:
         topk_probs: Their probabilities. ``[N, L+1, k]``
         fidelity: Max ``|Δ log-prob|`` of the last-layer lens against the model's output.
         stats: Clean activation statistics of every layer state.
+        bi: Block Influence per prompt and layer (docs/method.md#block-influence).
+            ``[N, L+1]``
+        angular: Angular distance per prompt and layer (span ``removal.span``). ``[N, L+1]``
     """
 
     target_prob: torch.Tensor
@@ -71,6 +74,8 @@ class CleanPass:
     topk_probs: torch.Tensor
     fidelity: float
     stats: ActivationStats
+    bi: torch.Tensor | None = None
+    angular: torch.Tensor | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ from layertracer.config import (
     CKAConfig,
     InputConfig,
     ParticleConfig,
+    RemovalConfig,
     RunConfig,
     TracingConfig,
     VulnerabilityConfig,
@@ -165,7 +166,8 @@ def run(
     ),
     methods: str = typer.Option(
         ",".join(DEFAULT_METHODS),
-        help="Comma list of " + ",".join(ALL_METHODS) + ", or all.",
+        help="Comma list of " + ",".join(ALL_METHODS) + ", or all; removal adds "
+        "vulnerability, cka, ablation and tracing (its criteria).",
         rich_help_panel="Methods",
     ),
     tracing_noise: float = typer.Option(
@@ -191,6 +193,22 @@ def run(
         "last",
         help="CKA representation: last (prompt token) | mean (over tokens).",
         rich_help_panel="Methods",
+    ),
+    removal_blocks: int | None = typer.Option(
+        None,
+        help="Layer removal: remove k = 0..K blocks (default K = max(1, L // 4)).",
+        rich_help_panel="Methods",
+    ),
+    removal_span: int = typer.Option(
+        1,
+        help="Angular distance between states n apart: rates windows of n blocks.",
+        rich_help_panel="Methods",
+    ),
+    removal_random: int = typer.Option(
+        5, help="Layer removal: random orders in the baseline.", rich_help_panel="Methods"
+    ),
+    removal_seed: int = typer.Option(
+        0, help="Layer removal: seed of the random orders.", rich_help_panel="Methods"
     ),
     out_dir: Path | None = typer.Option(
         None,
@@ -284,6 +302,13 @@ def run(
             copies=tracing_copies,
             seed=tracing_seed,
             map_prompts=parse_map_prompts(tracing_map_prompts),
+            replay=not no_replay,
+        ),
+        removal=RemovalConfig(
+            max_blocks=removal_blocks,
+            span=removal_span,
+            random_orders=removal_random,
+            random_seed=removal_seed,
             replay=not no_replay,
         ),
         vulnerability=VulnerabilityConfig.preset(

@@ -19,6 +19,7 @@ from layertracer.config.checks import (
     MASK_MODES,
     POSITIONS,
     PROTECT,
+    REMOVAL_NEEDS,
     SENSITIVITY_DELTAS,
     SITES,
 )
@@ -27,6 +28,7 @@ from layertracer.config.methods import (
     AgreementConfig,
     CKAConfig,
     ParticleConfig,
+    RemovalConfig,
     TracingConfig,
     VulnerabilityConfig,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "POSITIONS",
     "PROTECT",
     "PROTOCOLS",
+    "REMOVAL_NEEDS",
     "SENSITIVITY_DELTAS",
     "SITES",
     "AblationConfig",
@@ -62,6 +65,7 @@ __all__ = [
     "CKAConfig",
     "InputConfig",
     "ParticleConfig",
+    "RemovalConfig",
     "RunConfig",
     "TracingConfig",
     "VulnerabilityConfig",

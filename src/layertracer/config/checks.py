@@ -11,7 +11,12 @@ DEVICE_MAPS = ("auto",)
 DTYPES = ("float32", "bfloat16", "float16")
 PROTECT = ("none", "auto")
 SITES = ("residual", "mixer", "mlp", "state")
-ALL_METHODS = ("lens", "particles", "vulnerability", "cka", "ablation", "tracing", "agreement")
+# in the order the stages run: removal uses the criteria of the methods before it, and
+# agreement compares every criterion measured before it
+ALL_METHODS = (
+    "lens", "particles", "vulnerability", "cka", "ablation", "tracing", "removal", "agreement",
+)  # fmt: skip
+REMOVAL_NEEDS = ("vulnerability", "cka", "ablation", "tracing")  # js, cka, ablation, tracing
 DEFAULT_METHODS = ("lens", "particles", "vulnerability")
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")

@@ -1,5 +1,5 @@
 """The options of each analysis method: particles, vulnerability, CKA, agreement,
-ablation and causal tracing (docs/method.md)."""
+ablation, causal tracing and layer removal (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -220,4 +220,45 @@ class TracingConfig:
         check(
             self.layers_per_replay is None or self.layers_per_replay >= 1,
             f"layers_per_replay must be >= 1, got {self.layers_per_replay}",
+        )
+
+
+@dataclass(frozen=True)
+class RemovalConfig:
+    """Layer removal guided by each criterion (docs/method.md#layer-removal).
+
+    Attributes:
+        max_blocks: ``K``, the most blocks removed (``k = 0..K``); ``None``:
+            ``max(1, floor(L / 4))``, at most the number of removable blocks.
+        span: ``n`` of the angular distance ``d(h_ℓ, h_ℓ+n)`` (Gromov et al.): the
+            ``angular`` criterion rates windows of ``n`` consecutive blocks.
+        random_orders: Random removal orders averaged into the ``random`` baseline.
+        random_seed: Order ``r`` is ``numpy.random.default_rng([random_seed, r])``'s
+            permutation of the removable blocks.
+        replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.
+        sets_per_replay: Pruned models stacked on the batch dimension of one replay
+            (``None``: 1 on a CPU, where stacking saves nothing, as many as fit on a GPU).
+    """
+
+    max_blocks: int | None = None
+    span: int = 1
+    random_orders: int = 5
+    random_seed: int = 0
+    replay: bool = True
+    sets_per_replay: int | None = None
+
+    def __post_init__(self) -> None:
+        check(
+            self.max_blocks is None or self.max_blocks >= 1,
+            f"--removal-blocks must be >= 1, got {self.max_blocks}",
+        )
+        check(self.span >= 1, f"--removal-span must be >= 1, got {self.span}")
+        check(
+            self.random_orders >= 1,
+            f"--removal-random must be >= 1, got {self.random_orders}",
+        )
+        check(self.random_seed >= 0, f"--removal-seed must be >= 0, got {self.random_seed}")
+        check(
+            self.sets_per_replay is None or self.sets_per_replay >= 1,
+            f"sets_per_replay must be >= 1, got {self.sets_per_replay}",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layertracer.config.checks import ALL_METHODS, check, choice
+from layertracer.config.checks import ALL_METHODS, REMOVAL_NEEDS, check, choice
 from layertracer.errors import ConfigError
 
 
@@ -20,6 +20,10 @@ def parse_final_norm(text: str | None) -> tuple[str, ...] | None:
 def parse_methods(text: str) -> tuple[str, ...]:
     """Parses ``--methods`` (comma list or ``all``) into a tuple of method names.
 
+    A method pulls in the methods it needs: ``particles`` adds ``lens`` (first), ``removal``
+    adds the methods whose criteria it ranks blocks by (:data:`REMOVAL_NEEDS`: vulnerability,
+    cka, ablation, tracing), just before it.
+
     Raises:
         ConfigError: An unknown method name.
     """
@@ -31,6 +35,9 @@ def parse_methods(text: str) -> tuple[str, ...]:
         choice("--methods", n, (*ALL_METHODS, "all"))
     if "particles" in names and "lens" not in names:
         names.insert(0, "lens")
+    if "removal" in names:
+        where = names.index("removal")
+        names[where:where] = [m for m in REMOVAL_NEEDS if m not in names]
     return tuple(dict.fromkeys(names))
 
 

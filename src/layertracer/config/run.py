@@ -20,6 +20,7 @@ from layertracer.config.methods import (
     AgreementConfig,
     CKAConfig,
     ParticleConfig,
+    RemovalConfig,
     TracingConfig,
     VulnerabilityConfig,
 )
@@ -111,6 +112,7 @@ class RunConfig:
         agreement: Bootstrap of the agreement statistics.
         ablation: Layer-ablation options.
         tracing: Causal-tracing options.
+        removal: Layer-removal options (also the span of the ``angular`` criterion).
         inputs: Task fields, chat template, text mode, full-answer log-probs.
     """
 
@@ -131,6 +133,7 @@ class RunConfig:
     agreement: AgreementConfig = field(default_factory=AgreementConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    removal: RemovalConfig = field(default_factory=RemovalConfig)
     inputs: InputConfig = field(default_factory=InputConfig)
 
     def __post_init__(self) -> None:

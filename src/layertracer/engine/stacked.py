@@ -1,5 +1,5 @@
 """Several suffix replays in one call per block: copies that start at different layers,
-stacked on the batch dimension (used by layer ablation and causal tracing).
+stacked on the batch dimension (used by layer ablation, causal tracing and layer removal).
 
 Ablation (skip block ``i``) and causal tracing (restore a clean state at layer ``i``) each
 replay blocks ``i+1..L`` from an edited layer-``i`` state, for every ``i``. Run one after
@@ -48,6 +48,48 @@ def replay_from(
         hidden = runner.step(j, hidden)
         if j + 1 <= hi:
             hidden = _enter(starts, j + 1, first, track, hidden)
+    return hidden
+
+
+def replay_skipping(
+    runner: SuffixRunner,
+    skips: Sequence[frozenset[int]],
+    track: Callable[[int], torch.Tensor],
+) -> torch.Tensor:
+    """Final states of several pruned models, stacked on the batch dimension.
+
+    Copy ``k`` skips the blocks ``skips[k]`` (1-based; a skipped block's output equals its
+    input, so state ``i`` := state ``i−1``) and runs every other block from its first
+    skipped block on; before it, its rows hold the clean states ``track(j)``. A block is
+    called only when some copy needs its output.
+
+    Args:
+        runner: The suffix runner of the captured batch.
+        skips: The skipped blocks of every copy (each non-empty).
+        track: The clean layer-``j`` state of the batch. ``[G, T, d]``
+
+    Returns:
+        The final states, copy ``k`` in rows ``k·G .. (k+1)·G``. ``[F·G, T, d]``
+    """
+    starts = [min(skip) - 1 for skip in skips]  # state fed to the first skipped block
+    lo = min(starts)
+    size = track(lo).shape[0]
+    hidden = torch.cat([track(lo)] * len(skips))  # [F·G, T, d]
+    for j in range(lo, len(runner.blocks)):  # block j+1 consumes layer state j
+        ran = (
+            runner.step(j, hidden)
+            if any(s <= j and j + 1 not in skip for s, skip in zip(starts, skips, strict=True))
+            else None
+        )
+        parts = []
+        for k, (start, skip) in enumerate(zip(starts, skips, strict=True)):
+            if j + 1 <= start:  # not started: the clean state
+                parts.append(track(j + 1))
+            elif j + 1 in skip:  # output = input
+                parts.append(hidden[k * size : (k + 1) * size])
+            else:
+                parts.append(ran[k * size : (k + 1) * size])
+        hidden = torch.cat(parts)
     return hidden
 
 

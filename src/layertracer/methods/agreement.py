@@ -10,7 +10,10 @@ built from per-prompt values where they exist (NaN = does not apply at that laye
 - ``js``: mean over prompts of the JS divergence (each prompt's mean over seeds);
 - ``cka``: ``1 − δ_ℓ`` (layer 0 NaN: critical layers are blocks 1..L);
 - ``ablation``: mean over prompts of the target log-prob drop when block ℓ is skipped;
-- ``tracing``: mean over prompts of the causal-tracing indirect effect.
+- ``tracing``: mean over prompts of the causal-tracing indirect effect;
+- ``bi``: mean over prompts of ShortGPT's Block Influence (layer 0 NaN);
+- ``angular``: mean over prompts of the angular distance between states ``n`` apart
+  (Gromov et al.; layers ``< n`` NaN).
 
 For each pair: Spearman and Pearson correlation over the layers where both curves are
 finite, and the distance between their chosen layers (each curve's argmax, lowest layer
@@ -35,7 +38,7 @@ import numpy as np
 from layertracer.methods.cka.core import neighbour_delta
 from layertracer.methods.metrics import bca_interval, pearson, spearman
 
-CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing")
+CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing", "bi", "angular")
 STATS = ("spearman", "pearson", "layer_distance")
 CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
 

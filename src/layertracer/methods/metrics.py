@@ -31,6 +31,25 @@ def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     return js.clamp(0.0, 1.0)
 
 
+def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """Kullback–Leibler divergence ``KL(p ‖ q) = Σ p (log p − log q)`` in nats between rows
+    of two log-prob tensors, computed in float64.
+
+    Terms where ``p = 0`` count 0; a token with ``p > 0`` and ``q = 0`` makes it infinite.
+    Not symmetric; ``KL(p ‖ p) = 0``.
+
+    Args:
+        logp: Log-probabilities of the reference ``p``. ``[..., vocab]``
+        logq: Log-probabilities of ``q``, same shape.
+
+    Returns:
+        KL per row, in [0, ∞]. ``[...]``
+    """
+    logp, logq = logp.double(), logq.double()
+    terms = torch.where(logp > -math.inf, logp.exp() * (logp - logq), 0.0)
+    return terms.sum(-1).clamp_min(0.0)
+
+
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Spearman rank correlation (average ranks for ties), in [-1, 1]; nan if constant."""
     ra, rb = _ranks(a), _ranks(b)

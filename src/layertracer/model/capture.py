@@ -143,6 +143,49 @@ def edit_state(
 
 
 @contextlib.contextmanager
+def skip_blocks(
+    blocks: Sequence[nn.Module],
+    slot: Slot,
+    skipped: Sequence[int],
+    feed: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[None]:
+    """Makes blocks ``skipped`` (1-based) return their own residual input during the
+    forwards in the block: each still runs, but its output is replaced by (a copy of) what
+    it received, so layer state ``i`` equals state ``i−1``.
+
+    Args:
+        blocks: The ``L`` blocks.
+        slot: Residual slot of the blocks' calls.
+        skipped: The skipped blocks, 1-based.
+        feed: What a skipped block computes on instead of its input (``None``: its input);
+            its output is discarded either way, so only a side channel can see it.
+    """
+    given: dict[int, torch.Tensor] = {}
+
+    def pre_hook(index: int) -> Callable:
+        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+            given[index] = get_slot(args, kwargs, slot).clone()
+            if feed is None:
+                return None
+            return with_slot(args, kwargs, slot, feed(given[index]))
+
+        return hook
+
+    def post_hook(index: int) -> Callable:
+        def hook(_module: nn.Module, _args: tuple, output: object) -> object:
+            return replace_first_tensor(output, given.pop(index))
+
+        return hook
+
+    with hooks_removed() as handles:
+        for i in skipped:
+            block = blocks[i - 1]
+            handles.append(block.register_forward_pre_hook(pre_hook(i), with_kwargs=True))
+            handles.append(block.register_forward_hook(post_hook(i)))
+        yield
+
+
+@contextlib.contextmanager
 def edit_outputs(
     modules: Sequence[nn.Module], edit: Callable[[torch.Tensor, int], torch.Tensor]
 ) -> Iterator[None]:

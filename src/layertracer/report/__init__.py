@@ -18,7 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
-from layertracer.report import figures, js_figure, method_figures, topk
+from layertracer.report import figures, js_figure, method_figures, removal, topk
 from layertracer.report.data import output_dir, run_data
 from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
@@ -53,6 +53,10 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
     ("tracing", "Causal tracing",
      "Indirect effect of restoring the clean state at each layer after corrupting the "
      "subject tokens (ROME-style).", method_figures.tracing),
+    ("removal", "Layer removal",
+     "Accuracy and mean target log-prob when each criterion's k least critical blocks are "
+     "removed (output = input); random orders as mean and min–max band.",
+     removal.removal_curves),
 )  # fmt: skip
 TOPK = (
     "topk",

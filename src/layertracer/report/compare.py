@@ -25,6 +25,7 @@ from layertracer.report.data import (
     run_label,
 )
 from layertracer.report.html import Drawn, block_summary, render
+from layertracer.report.removal import RANDOM, curves_of
 from layertracer.report.style import RUN_COLORS, data_uri, draw_strip, save, strip_legend, style
 from layertracer.results import atomic_write
 from layertracer.results.summary import fmt, layer_set
@@ -161,6 +162,38 @@ def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
     return fig
 
 
+def removal_curves(runs: list[dict], labels: list[str]) -> Figure | None:
+    """Accuracy against the fraction of blocks removed (k / L): per run its best
+    criterion (solid), JS (dotted) and the random orders (dashed, min–max band)."""
+    if not any(curves_of(run) for run in runs):
+        return None
+    fig = Figure(figsize=(8.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
+        curves, color = curves_of(run), RUN_COLORS[n % len(RUN_COLORS)]
+        if not curves:
+            continue
+        best = run["removal"].get("best")
+        x = np.arange(int(run["removal"].get("max_blocks", 0)) + 1) / num_layers(run)
+        if RANDOM in curves:
+            band = curves[RANDOM].get("accuracy_band")
+            if isinstance(band, list) and len(band) == 2:
+                ax.fill_between(x, floats(band[0]), floats(band[1]), color=color, alpha=0.12, lw=0)
+            ax.plot(x, floats(curves[RANDOM]["accuracy"]), color=color, ls="--", lw=1.2)
+        if best in curves:
+            ax.plot(x, floats(curves[best]["accuracy"]), color=color, lw=2, marker=".",
+                    label=f"{label}: {best} (best)")  # fmt: skip
+        if "js" in curves and best != "js":
+            ax.plot(x, floats(curves["js"]["accuracy"]), color=color, ls=":", lw=1.6,
+                    label=f"{label}: js")  # fmt: skip
+    ax.set_xlabel("fraction of blocks removed (k / L)")
+    ax.set_ylabel("first-token accuracy")
+    ax.set_title("Layer removal by relative depth (dashed: random orders, band min–max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
 PANELS = (
     ("compare_trajectory", "Trajectories",
      "Mean target probability (IQR shaded) against relative depth; strips show each model's "
@@ -172,6 +205,10 @@ PANELS = (
      "Jensen–Shannon divergence per perturbed layer (mean, shaded: the 95% bootstrap band "
      "over prompts and seeds, or ± std over seeds for runs without one); stars mark each "
      "run's vulnerable layer.", js_curves),
+    ("compare_removal", "Layer removal",
+     "Accuracy when each run's best criterion (solid) or JS (dotted) removes its least "
+     "critical blocks, against the fraction of blocks removed; dashed: random orders with "
+     "their min–max band.", removal_curves),
 )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ import jinja2
 from layertracer.config import ALL_METHODS
 from layertracer.report.data import num_layers, run_label
 from layertracer.report.figures import sensitivity_rows
+from layertracer.report.removal import removal_note, removal_rows
 from layertracer.report.topk import visible
 from layertracer.results.summary import fmt as _fmt
 from layertracer.results.summary import summary_rows as results_summary
@@ -172,6 +173,8 @@ def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
         "sensitivity": sensitivity_rows(data.get("particles") or {}),
         "agreement": agreement_rows(data.get("agreement") or {}),
         "agreement_note": agreement_note(data.get("agreement") or {}),
+        "removal": removal_rows(data),
+        "removal_note": removal_note(data),
         "figures": figures,
         "notes": notes,
         "prompts": prompt_rows(data),

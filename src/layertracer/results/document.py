@@ -30,6 +30,8 @@ from layertracer.results.sections import (
     ModelInfo,
     ParticlesSection,
     PromptRow,
+    RemovalSection,
+    SimilaritySection,
     SuiteSummary,
     TaskInfo,
     Tool,
@@ -56,8 +58,9 @@ class Results(BaseModel):
         answer_accuracy: Full-answer accuracy (``--full-target`` only): fraction of prompts
             whose every answer token is the model's top-1 under teacher forcing.
         prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
-        particles, vulnerability, cka, ablation, causal_tracing, agreement, suites: The
-            sections of the methods that ran (``None``: did not run).
+        similarity: Block Influence and angular distance of the clean pass.
+        particles, vulnerability, cka, ablation, causal_tracing, removal, agreement,
+            suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
         arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
@@ -76,11 +79,13 @@ class Results(BaseModel):
     accuracy: float | None
     answer_accuracy: float | None = None
     prompts: list[PromptRow]
+    similarity: SimilaritySection | None = None
     particles: ParticlesSection | None = None
     vulnerability: VulnerabilitySection | None = None
     cka: CKASection | None = None
     ablation: AblationSection | None = None
     causal_tracing: TracingSection | None = None
+    removal: RemovalSection | None = None
     agreement: AgreementSection | None = None
     suites: dict[str, SuiteSummary] | None = None
     warnings: list[str] = []

@@ -116,6 +116,21 @@ class PromptRow(Section):
     tracing_subject_found: bool | None = None
     tracing_map: list[PerLayer] | None = None
     truncated: int | None = None  # tokens removed from the start (--truncate left)
+    bi: PerLayer | None = None
+    angular: PerLayer | None = None
+
+
+class SimilaritySection(Section):
+    """Block Influence and angular distance of the clean pass
+    (docs/method.md#block-influence)."""
+
+    bi: PerLayer
+    angular: PerLayer
+    span: int
+    prompts: int | None = None
+    bi_tokens: str | None = None
+    angular_position: str | None = None
+    definition: str | None = None
 
 
 class ParticleStats(Section):
@@ -255,6 +270,46 @@ class TracingSection(Section):
     layers_per_replay: int | None = None
 
 
+class RemovalCurve(Section):
+    """One criterion's removal curve: the measures with ``k = 0..K`` blocks removed."""
+
+    accuracy: list[float | None]
+    target_logprob: list[float | None]
+    kl: list[float | None]
+    accuracy_auc: float | None = None
+    logprob_auc: float | None = None
+    vs_random: str | None = None
+    accuracy_band: list[list[float | None]] | None = None  # random: [min, max] per k
+    target_logprob_band: list[list[float | None]] | None = None
+    kl_band: list[list[float | None]] | None = None
+    accuracy_auc_band: Interval = None  # random: [min, max] over its orders
+    logprob_auc_band: Interval = None
+
+
+class RemovalSection(Section):
+    """Layer removal guided by each criterion (docs/method.md#layer-removal)."""
+
+    max_blocks: int
+    criteria: list[str]
+    orders: dict[str, list[int]]
+    curves: dict[str, RemovalCurve]
+    best: str | None
+    removable: list[bool | None]
+    span: int | None = None
+    scores: dict[str, PerLayer] = {}
+    random_orders: list[list[int]] = []
+    random_seed: int | None = None
+    missing: list[str] = []
+    not_removable: dict[str, str] = {}
+    prompts: int | None = None
+    pruned_models: int | None = None
+    definition: str | None = None
+    path: str | None = None
+    replay_max_abs_err: float | None = None
+    fallback_reason: str | None = None
+    sets_per_replay: int | None = None
+
+
 class AgreementPair(Section):
     """Agreement of two criteria."""
 
@@ -311,6 +366,10 @@ PER_LAYER: tuple[tuple[str, str, str], ...] = (
     ("ablation", "accuracy_drop", "layers"),
     ("ablation", "ablated_accuracy", "layers"),
     ("causal_tracing", "indirect_effect", "layers"),
+    ("similarity", "bi", "layers"),
+    ("similarity", "angular", "layers"),
+    ("removal", "removable", "layers"),
+    ("removal", "scores", "each"),
     ("agreement", "curves", "each"),
 )
 PROMPT_PER_LAYER: tuple[tuple[str, str], ...] = (
@@ -322,4 +381,6 @@ PROMPT_PER_LAYER: tuple[tuple[str, str], ...] = (
     ("ablation_correct", "layers"),
     ("tracing_effect", "layers"),
     ("tracing_map", "rows"),
+    ("bi", "layers"),
+    ("angular", "layers"),
 )

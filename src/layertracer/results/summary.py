@@ -147,7 +147,24 @@ def _method_rows(data: dict) -> list[SummaryRow]:
         effect = tracing["indirect_effect"][i] if i is not None else None
         value = f"{fmt(i, '')} (indirect effect {fmt(effect, '.3f')})"
         rows.append(SummaryRow("causal tracing critical layer", value))
+    if removal := data.get("removal"):
+        rows.append(SummaryRow("layer removal: best criterion", _removal_value(removal)))
     return rows
+
+
+def _removal_value(removal: dict) -> str:
+    """The best criterion of layer removal, its accuracy area and random's, in words."""
+    best, K = removal.get("best"), removal.get("max_blocks")
+    curves = removal.get("curves") or {}
+    if best is None or best not in curves:
+        return f"– (K = {K})"
+    mine, random = curves[best], curves.get("random") or {}
+    area = "accuracy_auc" if mine.get("accuracy_auc") is not None else "logprob_auc"
+    name = "accuracy AUC" if area == "accuracy_auc" else "log-prob AUC"
+    return (
+        f"{best} ({name} {fmt(mine.get(area), '.3f')} vs random "
+        f"{fmt(random.get(area), '.3f')}, k ≤ {K} blocks)"
+    )
 
 
 def suite_line(summary: dict) -> str:

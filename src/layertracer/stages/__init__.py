@@ -12,6 +12,7 @@ from layertracer.stages.ablation import ablation
 from layertracer.stages.agreement import agreement
 from layertracer.stages.cka import cka
 from layertracer.stages.lens import lens, particles
+from layertracer.stages.removal import removal
 from layertracer.stages.tracing import tracing
 from layertracer.stages.vulnerability import vulnerability
 
@@ -22,6 +23,7 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "cka": cka,
     "ablation": ablation,
     "tracing": tracing,
+    "removal": removal,  # after the criteria it ranks blocks by (js, cka, ablation, tracing)
     "agreement": agreement,  # last: compares the criteria of every stage before it
 }
 

@@ -1,9 +1,11 @@
-"""Stages on the clean lens pass: the whole answer's log-prob (``--full-target``) and the
-task particles."""
+"""Stages on the clean lens pass: the whole answer's log-prob (``--full-target``), the
+task particles, and the similarity of consecutive states (Block Influence, angular
+distance; always, the pipeline calls it after the clean pass)."""
 
 from __future__ import annotations
 
 from layertracer.engine.batching import Batch, build_batch
+from layertracer.methods import similarity as similarity_method
 from layertracer.methods.agreement import particle_onehot
 from layertracer.methods.full_target import (
     answer_inputs,
@@ -15,7 +17,7 @@ from layertracer.methods.full_target import (
 from layertracer.methods.particles import particle_stats, particles_for
 from layertracer.methods.particles import summarize as summarize_particles
 from layertracer.model.capture import capture_blocks, forward
-from layertracer.results.sections import ParticlesSection
+from layertracer.results.sections import ParticlesSection, SimilaritySection
 from layertracer.run import Run
 
 
@@ -73,3 +75,15 @@ def particles(run: Run) -> None:
             row.particle_layer = layer
         run.criteria.per_prompt["particles"] = particle_onehot(layers, L + 1)
         step()
+
+
+def similarity(run: Run) -> None:
+    """Block Influence and angular distance of the clean pass: the ``similarity`` section,
+    each prompt's values and the ``bi`` and ``angular`` criteria
+    (docs/method.md#block-influence). No forward: the clean pass computed them."""
+    bi, angular = run.clean.bi.numpy(), run.clean.angular.numpy()  # [N, L+1] each
+    section = similarity_method.summarize(bi, angular, run.config.removal.span)
+    run.results.similarity = SimilaritySection.model_validate(section)
+    for row, b, a in zip(run.results.prompts, bi, angular, strict=True):
+        row.bi, row.angular = b.tolist(), a.tolist()
+    run.criteria.per_prompt["bi"], run.criteria.per_prompt["angular"] = bi, angular
