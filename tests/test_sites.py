@@ -120,10 +120,15 @@ def test_state_site_is_finite_null_where_absent_and_batch_independent(
     assert all(len(d) in (0, k) for per in batched["masked_dims"].values() for d in per)
 
 
-def test_state_site_gaussian_and_mean_modes_run(small_task) -> None:
-    for mode in ("mean", "gaussian"):
-        js = _js(_site_run("mamba", small_task, "state", mask_mode=mode))
-        assert np.isfinite(js[:, 1:]).all()
+def test_state_site_gaussian_mean_and_norm_modes_run(small_task) -> None:
+    for mode in ("mean", "gaussian", "norm"):
+        v = _site_run("mamba", small_task, "state", mask_mode=mode)
+        js = _js(v)
+        assert np.isfinite(js[:, 1:]).all() and (js[:, 1:] > 0).any()
+    assert v["k"] == 0  # norm: noise on the whole state, no element masked
+    batched = _site_run("mamba", small_task, "state", mask_mode="norm", batch_size=6)
+    single = _site_run("mamba", small_task, "state", mask_mode="norm", batch_size=1)
+    np.testing.assert_allclose(_js(batched), _js(single), atol=1e-5)
 
 
 def test_cli_site_errors(capsys, tmp_path) -> None:
