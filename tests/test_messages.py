@@ -49,6 +49,24 @@ def test_library_messages_are_held_back_and_counted(capfd) -> None:
     assert hidden_note([]) is None
 
 
+def test_a_propagating_library_logger_is_held_back_once() -> None:
+    """With $CI set, transformers' logger keeps its handler and also propagates to root:
+    its records must be neither printed nor counted twice."""
+    hf_root = logging.getLogger("transformers")
+    printed = io.StringIO()
+    own = logging.StreamHandler(printed)
+    saved = hf_root.handlers[:], hf_root.propagate
+    hf_root.handlers, hf_root.propagate = [own], True
+    try:
+        with library_messages() as hidden:
+            hf_logging.get_logger("transformers.models.x").warning("kernel falls back")
+        assert hf_root.handlers == [own] and hf_root.propagate is True  # restored
+    finally:
+        hf_root.handlers, hf_root.propagate = saved
+    assert printed.getvalue() == ""
+    assert hidden == ["[transformers.models.x] kernel falls back"]
+
+
 def test_verbose_lets_them_through(capfd) -> None:
     handlers = logging.getLogger("transformers").handlers[:]
     with library_messages(show=True) as hidden, warnings.catch_warnings(record=True) as seen:

@@ -159,7 +159,7 @@ def test_a_block_with_a_side_channel_is_left_out(small_task) -> None:
 
 def test_nothing_removable_leaves_k0_only(monkeypatch, small_task) -> None:
     every = dict.fromkeys(range(1, 5), "a side channel")
-    monkeypatch.setattr("layertracer.methods.removal.side_channels", lambda m, a, b: every)
+    monkeypatch.setattr("layertracer.run.side_channels", lambda m, a, b: every)
     results = _run(tiny("llama"), small_task)
     removal = results.removal
     assert removal["max_blocks"] == 0 and removal["best"] is None and removal["pruned_models"] == 0

@@ -105,3 +105,35 @@ def test_out_of_memory_in_replay_halves_the_batch_and_keeps_replay(
     assert [x for x in a if x is not None] == pytest.approx(
         [x for x in b if x is not None], abs=1e-5
     )
+
+
+def test_a_model_with_a_side_channel_is_not_replayed_and_says_why(small_task) -> None:
+    """Gemma 4 with shared keys and values: blocks 1 and 2 store what blocks 3 and 4 reuse,
+    which a replay from a later layer would not recompute (the clean replay check cannot
+    see it: replaying the clean state is exact)."""
+    from layertracer.config import AblationConfig
+    from layertracer.model.load import wrap
+    from layertracer.model.tiny.build import build_tiny
+
+    kinds = ["sliding_attention", "full_attention"] * 2
+    overrides = {"initializer_range": 0.2, "num_kv_shared_layers": 2, "layer_types": kinds}
+    lm = wrap(*build_tiny("gemma4", overrides=overrides), "tiny:gemma4-kv-shared")
+    methods = ("lens", "vulnerability", "ablation")
+    vul = VulnerabilityConfig(seeds=(0, 1))
+    guarded = trace(lm, small_task, RunConfig(methods=methods, vulnerability=vul))
+    for section in (guarded.vulnerability, guarded.ablation):
+        assert section["path"] == "full" and "block 1 passes state" in section["fallback_reason"]
+    full = trace(
+        lm,
+        small_task,
+        RunConfig(
+            methods=methods,
+            vulnerability=VulnerabilityConfig(seeds=(0, 1), replay=False),
+            ablation=AblationConfig(replay=False),
+        ),
+    )
+    for a, b in zip(guarded.vulnerability["js"], full.vulnerability["js"], strict=True):
+        assert a == pytest.approx(b, abs=1e-6)
+    drops = [x for x in guarded.ablation["target_logprob_drop"] if x is not None]
+    want = [x for x in full.ablation["target_logprob_drop"] if x is not None]
+    assert drops == pytest.approx(want, abs=1e-5)

@@ -24,7 +24,8 @@ import torch
 
 from layertracer.config import RunConfig
 from layertracer.engine.batch_size import BatchSizer
-from layertracer.engine.batching import Batch, build_batch, plan_batches
+from layertracer.engine.batching import Batch, build_batch, first_prompt, plan_batches
+from layertracer.engine.channels import replay_blocker, shared_modules, side_channels
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World
 from layertracer.methods.vulnerability.stats import ActivationStats
@@ -137,6 +138,7 @@ class Run:
     checkpoints: Checkpoints | None = None
     _step: Callable[[], None] = field(default=lambda: None, repr=False)
     _per_batch: int = field(default=1, repr=False)
+    _channels: dict[int, str] | None = field(default=None, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -188,6 +190,30 @@ class Run:
         if saving:
             self.checkpoints.save(name, done, state, final=True)
 
+    def blocks_outside_the_stream(self) -> dict[int, str]:
+        """Blocks (1-based) that act on later blocks other than through their output — a
+        module shared by two positions, or a side channel measured on the first prompt of
+        this process (union over processes) — with why; probed once per run
+        (:mod:`layertracer.engine.channels`)."""
+        if self._channels is None:
+            with self.stage("replay_check", 1) as step:
+                first = next(iter(self.batches()), None)
+                mine = {}
+                if first is not None:
+                    mine = side_channels(self.lm.model, self.anatomy, first_prompt(first))
+                step()
+            found = dict(shared_modules(self.anatomy.blocks))
+            for part in self.world.all_gather(mine):
+                for block, reason in part.items():
+                    found.setdefault(block, reason)
+            self._channels = dict(sorted(found.items()))
+        return self._channels
+
+    def replay_blocker(self, replay: bool) -> str | None:
+        """Why a method asked to replay (``replay``) must use full passes instead, or
+        ``None`` (docs/method.md#replay)."""
+        return replay_blocker(self.blocks_outside_the_stream()) if replay else None
+
     def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
         """Per-prompt values from every process, keyed by prompt index (index in
         :attr:`encoded`). A stage computes its per-prompt values over :meth:`batches`,
@@ -199,13 +225,17 @@ class Run:
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
         """Times stage ``name`` into :attr:`timing`, runs it under ``inference_mode`` and
         yields the progress step function of ``total`` steps."""
+        outer = self._step, self._per_batch  # a stage may run inside another's
         with (
             timed(self.timing, name),
             torch.inference_mode(),
             self.progress.stage(name, total) as step,
         ):
             self._step, self._per_batch = step, max(1, total // max(1, self.num_batches))
-            yield step
+            try:
+                yield step
+            finally:
+                self._step, self._per_batch = outer
 
 
 @contextlib.contextmanager

@@ -68,25 +68,26 @@ def _configure_transformers_logging() -> None:
 
 @contextlib.contextmanager
 def _logs(into: list[str]) -> Iterator[None]:
-    """Root's handlers, and those of loggers that do not propagate (``transformers``),
-    replaced by one collector for the block."""
+    """Every library logger's handlers (root's included) replaced by one collector for the
+    block; those loggers stop propagating, so that each record is collected once.
+
+    ``transformers`` keeps its own handler and does not propagate, except where ``$CI`` is
+    set: then it does both, and only replacing its handler keeps its lines off stderr.
+    """
     collect = _Collect(into)
     loggers = [logging.getLogger()] + [
         logger
         for name, logger in logging.Logger.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-        and not name.startswith(OWN)
-        and logger.handlers
-        and not logger.propagate
+        if isinstance(logger, logging.Logger) and not name.startswith(OWN) and logger.handlers
     ]
-    saved = [logger.handlers[:] for logger in loggers]
+    saved = [(logger.handlers[:], logger.propagate) for logger in loggers]
     for logger in loggers:
-        logger.handlers = [collect]
+        logger.handlers, logger.propagate = [collect], False
     try:
         yield
     finally:
-        for logger, handlers in zip(loggers, saved, strict=True):
-            logger.handlers = handlers
+        for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 @contextlib.contextmanager

@@ -110,3 +110,12 @@ def split_batch(batch: Batch, size: int) -> list[Batch]:
 def num_batches(count: int, batch_size: int) -> int:
     """How many batches ``make_batches`` yields for ``count`` prompts."""
     return (count + batch_size - 1) // batch_size
+
+
+def first_prompt(batch: Batch) -> Batch:
+    """The batch's first prompt alone, without padding."""
+    width = int(batch.last[0]) + 1
+    return Batch(
+        batch.input_ids[:1, :width], batch.attention_mask[:1, :width], batch.last[:1],
+        batch.targets[:1], batch.index[:1],
+    )  # fmt: skip

@@ -165,8 +165,12 @@ class ReplayPath:
     max_err: float = 0.0
 
     @classmethod
-    def start(cls, replay: bool) -> ReplayPath:
-        """The path a scan starts on: ``replay`` unless replay was switched off."""
+    def start(cls, replay: bool, blocked: str | None = None) -> ReplayPath:
+        """The path a scan starts on: ``replay`` unless replay was switched off, or
+        ``blocked`` says why it cannot be used (full passes from the start, with the reason:
+        e.g. a block with a side channel, :mod:`layertracer.engine.channels`)."""
+        if replay and blocked:
+            return cls("full", blocked)
         return cls("replay" if replay else "full")
 
     def runner(

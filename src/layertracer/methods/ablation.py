@@ -55,11 +55,17 @@ class AblationScan:
     """Accumulates the ablation over batches: :meth:`add` per batch, then read :attr:`state`."""
 
     def __init__(
-        self, model: nn.Module, anatomy: Anatomy, cfg: AblationConfig, layers_per_replay: int
+        self,
+        model: nn.Module,
+        anatomy: Anatomy,
+        cfg: AblationConfig,
+        layers_per_replay: int,
+        blocked: str | None = None,
     ) -> None:
+        """``blocked``: why replay cannot be used on this model (full passes), if so."""
         self.model, self.anatomy, self.cfg = model, anatomy, cfg
         self.stack = layers_per_replay
-        self.state = AblationState(replay=ReplayPath.start(cfg.replay))
+        self.state = AblationState(replay=ReplayPath.start(cfg.replay, blocked))
 
     def add(self, batch: Batch, on_layer: Callable[[], None] = lambda: None) -> None:
         """Ablates every block for one batch, calling ``on_layer()`` after each layer."""

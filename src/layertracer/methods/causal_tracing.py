@@ -76,11 +76,12 @@ class TracingScan:
 
     def __init__(
         self, model: nn.Module, anatomy: Anatomy, cfg: TracingConfig, scale: float,
-        spans: dict[int, Span], layers_per_replay: int,
+        spans: dict[int, Span], layers_per_replay: int, blocked: str | None = None,
     ) -> None:  # fmt: skip
+        """``blocked``: why replay cannot be used on this model (full passes), if so."""
         self.model, self.anatomy, self.cfg, self.scale = model, anatomy, cfg, scale
         self.spans, self.stack, self.copies = spans, layers_per_replay, cfg.copies
-        self.state = TracingState(replay=ReplayPath.start(cfg.replay))
+        self.state = TracingState(replay=ReplayPath.start(cfg.replay, blocked))
 
     def add(
         self, batch: Batch, on_layer: Callable[[], None] = lambda: None, full_map: bool = False

@@ -16,7 +16,7 @@ def ablation(run: Run) -> None:
     """The ``ablation`` section, each prompt's drops and the ``ablation`` criterion."""
     cfg, anatomy, results = run.config.ablation, run.anatomy, run.results
     stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
-    scan = AblationScan(run.lm.model, anatomy, cfg, stack)
+    scan = AblationScan(run.lm.model, anatomy, cfg, stack, run.replay_blocker(cfg.replay))
     with run.stage("ablation", run.num_batches * anatomy.num_layers) as step:
         run.each_batch("ablation", lambda batch: scan.add(batch, step), scan.state)
     state = gather_scan(scan.state, run.gather, run.world.all_gather)

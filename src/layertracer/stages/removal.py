@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-from layertracer.engine.batching import Batch
 from layertracer.engine.replay import ReplayPath, gather_scan
 from layertracer.methods import removal as method
 from layertracer.results.sections import RemovalSection
@@ -21,17 +20,14 @@ DEFINITION = (
 def removal(run: Run) -> None:
     """The ``removal`` section: orders, curves for ``k = 0..K``, areas, best criterion."""
     cfg, anatomy, L = run.config.removal, run.anatomy, run.anatomy.num_layers
-    shared, channels = _not_removable(run)
-    reasons = {**channels, **shared}
+    reasons = run.blocks_outside_the_stream()
     removable = [i for i in range(1, L + 1) if i not in reasons]
     scores = method.scores(run.criteria.per_prompt, run.criteria.cka_delta)
     orders = method.criterion_orders(scores, removable, cfg.span)
     random = method.random_orders(removable, cfg.random_orders, cfg.random_seed)
     K = min(cfg.max_blocks or method.default_max_blocks(L), len(removable))
     sets = method.pruned_sets([*orders.values(), *random], K)
-    replay = ReplayPath.start(cfg.replay)
-    if channels and replay.path == "replay":  # replay reuses captured arguments only
-        replay = ReplayPath("full", f"blocks {sorted(channels)} have a side channel")
+    replay = ReplayPath.start(cfg.replay, run.replay_blocker(cfg.replay))
     stack = cfg.sets_per_replay or (1 if run.device.type == "cpu" else max(1, len(sets)))
     scan = method.RemovalScan(run.lm.model, anatomy, sets, stack, replay)
     with run.stage("removal", run.num_batches * math.ceil(len(sets) / stack)) as step:
@@ -57,33 +53,6 @@ def removal(run: Run) -> None:
     }
     run.results.removal = RemovalSection.model_validate(section)
     _warn(run, reasons, state.replay)
-
-
-def _not_removable(run: Run) -> tuple[dict[int, str], dict[int, str]]:
-    """Blocks that cannot be removed by position: shared modules (structure) and side
-    channels (measured on the first prompt of this process; the union over processes)."""
-    anatomy = run.anatomy
-    shared = method.shared_modules(anatomy.blocks)
-    with run.stage("removal_probe", 1) as step:
-        first = next(iter(run.batches()), None)
-        mine = {}
-        if first is not None:
-            mine = method.side_channels(run.lm.model, anatomy, _first_row(first))
-        step()
-    channels: dict[int, str] = {}
-    for part in run.world.all_gather(mine):
-        for block, reason in part.items():
-            channels.setdefault(block, reason)
-    return shared, channels
-
-
-def _first_row(batch: Batch) -> Batch:
-    """The batch's first prompt alone, without padding."""
-    width = int(batch.last[0]) + 1
-    return Batch(
-        batch.input_ids[:1, :width], batch.attention_mask[:1, :width], batch.last[:1],
-        batch.targets[:1], batch.index[:1],
-    )  # fmt: skip
 
 
 def _warn(run: Run, reasons: dict[int, str], replay: ReplayPath) -> None:

@@ -30,7 +30,8 @@ def tracing(run: Run) -> None:
 
         run.each_batch("tracing", add_sums)
         std = embedding_std(run.gather(sums))
-        scan = TracingScan(model, anatomy, cfg, cfg.noise_multiplier * std, spans, stack)
+        blocked = run.replay_blocker(cfg.replay)
+        scan = TracingScan(model, anatomy, cfg, cfg.noise_multiplier * std, spans, stack, blocked)
         run.each_batch("tracing", lambda batch: scan.add(batch, step), scan.state)
     if cfg.map_prompts != 0:
         with run.stage("tracing_map", run.num_batches * layers) as step:
