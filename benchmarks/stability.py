@@ -41,8 +41,10 @@ DESIGNS = (  # in the order they run (the candidates for the default first)
     ("mean+protect r=0.05", {"mask_mode": "mean", "protect_massive": "auto", "mask_ratio": 0.05}),
     ("gaussian+protect r=0.05", {"mask_mode": "gaussian", **PROTECT, "mask_ratio": 0.05}),
     ("norm r=0.05", {"mask_mode": "norm", "mask_ratio": 0.05}),
+    ("norm+protect", {"mask_mode": "norm", **PROTECT}),
+    ("norm+protect r=0.05", {"mask_mode": "norm", **PROTECT, "mask_ratio": 0.05}),
+    ("norm r=0.01", {"mask_mode": "norm", "mask_ratio": 0.01}),
 )  # fmt: skip
-SMALL_RATIO = {"mean+protect r=0.05", "gaussian+protect r=0.05", "norm r=0.05"}  # all positions
 SEED_COUNTS = (4, 8, 16)
 OUT = RESULTS / "stability.json"
 
@@ -132,9 +134,7 @@ def main() -> None:
         for task in args.tasks.split(","):
             grid = [(p, d) for p in args.positions.split(",") for d in wanted]
             for positions, (name, design) in grid:
-                if (positions == "last" and name in SMALL_RATIO) or (
-                    (spec, task, name, positions) in done
-                ):
+                if (spec, task, name, positions) in done:
                     continue
                 start = time.perf_counter()
                 js, seconds = scan(lm, task, design, positions, args)

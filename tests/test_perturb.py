@@ -282,3 +282,19 @@ def test_perturb_norm_mode_stacks_seeds_and_respects_positions() -> None:
     only_last = perturb(h, 2, plan, cfg(mask_mode="norm", positions="last"), last, [0, 1])
     changed = (only_last[:2] != h).any(dim=-1)  # [B, T]
     assert changed.tolist() == [[False] * 4 + [True], [False, False, True, False, False]]
+
+
+def test_norm_mode_with_protection_spares_the_massive_channels_and_ignores_their_size() -> None:
+    h, last = state(batch=2, seq=5), torch.tensor([4, 2])
+    massive = [1, 6]
+    h[..., massive] *= 1000.0  # they hold nearly all of ‖h‖
+    c = cfg(mask_mode="norm", protect_massive="auto")
+    plan = plan_masks(c, ActivationStats(), L, D, massive)
+    assert plan.protected == (1, 6)
+    noise = perturb(h, 2, plan, c, last, [0, 1])[:2] - h  # seed 0, [B, T, d]
+    assert (noise[..., massive] == 0).all()
+    rest = [ch for ch in range(D) if ch not in massive]
+    want = math.sqrt(0.2) * h[..., rest].norm(dim=-1)  # [B, T]
+    torch.testing.assert_close(noise[0].norm(dim=-1), want[0], rtol=1e-4, atol=1e-3)
+    unprotected = plan_masks(cfg(mask_mode="norm"), ActivationStats(), L, D, massive)
+    assert unprotected.protected == ()

@@ -60,7 +60,8 @@ class VulnerabilityConfig:
             the per-dim clean std) or ``norm`` (adds isotropic noise of norm ``sqrt(r)·‖h‖``
             to every perturbed token's state).
         positions: Perturb ``all`` positions or only each prompt's ``last`` real token.
-        protect_massive: ``none`` (the paper) or ``auto`` (never mask massive channels).
+        protect_massive: ``none`` (the paper) or ``auto`` (never mask massive channels;
+            ``norm``: no noise on them, and ``‖h‖`` taken over the other channels).
         massive_ratio: A channel is massive if its mean ``|h|`` at some layer exceeds
             this multiple of the median channel's.
         replay: Use suffix replay (docs/method.md#replay); ``False`` forces hooked full passes.

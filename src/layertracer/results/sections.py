@@ -10,38 +10,46 @@ A section reads like the JSON object too: ``section["js_mean"]``, ``section.get(
 
 from __future__ import annotations
 
-from typing import Any
+from layertracer.results.method_sections import (
+    AblationSection,
+    AgreementPair,
+    AgreementSection,
+    CKASection,
+    ParticlesSection,
+    ParticleStats,
+    Reliability,
+    RemovalCurve,
+    RemovalSection,
+    SimilaritySection,
+    TracingMap,
+    TracingSection,
+    VulnerabilitySection,
+)
+from layertracer.results.section import PerLayer, Section
 
-from pydantic import BaseModel, ConfigDict
-
-PerLayer = list[float | None]  # L+1 numbers, null where a layer does not apply
-Interval = list[float] | None  # [low, high]
-
-
-class Section(BaseModel):
-    """A results section: typed fields, unknown keys kept, dict-style reading."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    def __getitem__(self, key: str) -> Any:
-        if key in type(self).model_fields:
-            return getattr(self, key)
-        extra = self.model_extra or {}
-        if key in extra:
-            return extra[key]
-        raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key``, or ``default`` when the section has no such key."""
-        try:
-            value = self[key]
-        except KeyError:
-            return default
-        return default if value is None and key not in self.model_fields_set else value
-
-    def __contains__(self, key: object) -> bool:
-        extra = self.model_extra or {}
-        return isinstance(key, str) and (key in self.model_fields_set or key in extra)
+__all__ = [
+    "AblationSection",
+    "AgreementPair",
+    "AgreementSection",
+    "CKASection",
+    "LensSection",
+    "ModelInfo",
+    "ParticleStats",
+    "ParticlesSection",
+    "PerLayer",
+    "PromptRow",
+    "Reliability",
+    "RemovalCurve",
+    "RemovalSection",
+    "Section",
+    "SimilaritySection",
+    "SuiteSummary",
+    "TaskInfo",
+    "Tool",
+    "TracingMap",
+    "TracingSection",
+    "VulnerabilitySection",
+]
 
 
 class Tool(Section):
@@ -118,222 +126,6 @@ class PromptRow(Section):
     truncated: int | None = None  # tokens removed from the start (--truncate left)
     bi: PerLayer | None = None
     angular: PerLayer | None = None
-
-
-class SimilaritySection(Section):
-    """Block Influence and angular distance of the clean pass
-    (docs/method.md#block-influence)."""
-
-    bi: PerLayer
-    angular: PerLayer
-    span: int
-    prompts: int | None = None
-    bi_tokens: str | None = None
-    angular_position: str | None = None
-    definition: str | None = None
-
-
-class ParticleStats(Section):
-    """Median, IQR and fraction without a particle over a set of prompts."""
-
-    count: int | None = None
-    median: float | None = None
-    iqr: float | None = None
-    none_fraction: float | None = None
-
-
-class ParticlesSection(ParticleStats):
-    """Task particles (docs/method.md#task-particle); ``correct``: the same statistics over
-    the prompts the model answers correctly (first token)."""
-
-    delta: float
-    z: float
-    layers: list[int | None]
-    histogram: list[int]
-    sigma_min: float | None = None
-    delta_min: float | None = None
-    quartiles: Interval = None
-    sensitivity: dict[str, ParticleStats] = {}
-    correct: ParticleStats | None = None
-
-
-class Reliability(Section):
-    """Split-half reliability of the JS profile (``None``: fewer than 4 seeds/prompts)."""
-
-    seeds: float | None = None
-    prompts: float | None = None
-
-
-class VulnerabilitySection(Section):
-    """The vulnerability scan (docs/method.md#vulnerable-layer) with its uncertainty
-    (docs/method.md#stability)."""
-
-    mask_ratio: float
-    mask_mode: str
-    positions: str
-    seeds: list[int]
-    js: list[PerLayer]
-    js_mean: PerLayer
-    js_std: PerLayer
-    vulnerable_layer: int
-    masked_dims: dict[str, list[list[int]]]
-    massive_dims: list[int]
-    masked_massive: dict[str, list[bool]]
-    protect_massive: str
-    per_seed_vulnerable_layer: list[int]
-    seed_agreement: float
-    stable: bool
-    site: str = "residual"
-    k: int | None = None
-    massive_ratio: float | None = None
-    split_half_spearman: float | None = None
-    warning: str | None = None
-    path: str | None = None
-    replay_max_abs_err: float | None = None
-    fallback_reason: str | None = None
-    prompts: int | None = None
-    site_layers: list[bool] | None = None
-    massive_dims_per_layer: dict[str, list[int]] | None = None
-    protocol: str | None = None
-    js_ci95: list[Interval] | None = None
-    argmax_frequency: PerLayer | None = None
-    confidence_set: list[int] | None = None
-    reliability: Reliability | None = None
-    bootstrap: dict[str, Any] | None = None
-    adaptive: dict[str, Any] | None = None
-    arrays: dict[str, str] | None = None
-
-
-class CKASection(Section):
-    """Linear CKA between layers and δ_ℓ (docs/method.md#cka)."""
-
-    estimator: str
-    representation: str
-    n: int
-    matrix: list[PerLayer]
-    delta: PerLayer
-    critical_layers: list[int]
-    critical_layer: int | None
-    form: str | None = None
-    window: int | None = None
-
-
-class AblationSection(Section):
-    """Layer ablation (docs/method.md#layer-ablation)."""
-
-    target_logprob_drop: PerLayer
-    accuracy_drop: PerLayer
-    critical_layer: int | None
-    ablated_accuracy: PerLayer | None = None
-    clean_accuracy: float | None = None
-    clean_target_logprob: float | None = None
-    prompts: int | None = None
-    definition: str | None = None
-    path: str | None = None
-    replay_max_abs_err: float | None = None
-    fallback_reason: str | None = None
-    layers_per_replay: int | None = None
-
-
-class TracingMap(Section):
-    """The layer × token-category map of causal tracing."""
-
-    categories: list[str]
-    effect: list[PerLayer | None]  # null: no prompt has a token of that category
-    counts: list[int]
-    prompts: int | None = None
-    positions: str | None = None
-
-
-class TracingSection(Section):
-    """ROME causal tracing (docs/method.md#causal-tracing)."""
-
-    noise_scale: float
-    copies: int
-    indirect_effect: PerLayer
-    critical_layer: int | None
-    noise_multiplier: float | None = None
-    embedding_std: float | None = None
-    seeds: list[int] | None = None
-    noise: str | None = None
-    restored_position: str | None = None
-    p_clean: float | None = None
-    p_corrupted: float | None = None
-    total_effect: float | None = None
-    prompts: int | None = None
-    subject_found: int | None = None
-    map_prompts: int | None = None
-    map: TracingMap | None = None
-    path: str | None = None
-    replay_max_abs_err: float | None = None
-    fallback_reason: str | None = None
-    layers_per_replay: int | None = None
-
-
-class RemovalCurve(Section):
-    """One criterion's removal curve: the measures with ``k = 0..K`` blocks removed."""
-
-    accuracy: list[float | None]
-    target_logprob: list[float | None]
-    kl: list[float | None]
-    accuracy_auc: float | None = None
-    logprob_auc: float | None = None
-    vs_random: str | None = None
-    accuracy_band: list[list[float | None]] | None = None  # random: [min, max] per k
-    target_logprob_band: list[list[float | None]] | None = None
-    kl_band: list[list[float | None]] | None = None
-    accuracy_auc_band: Interval = None  # random: [min, max] over its orders
-    logprob_auc_band: Interval = None
-
-
-class RemovalSection(Section):
-    """Layer removal guided by each criterion (docs/method.md#layer-removal)."""
-
-    max_blocks: int
-    criteria: list[str]
-    orders: dict[str, list[int]]
-    curves: dict[str, RemovalCurve]
-    best: str | None
-    removable: list[bool | None]
-    span: int | None = None
-    scores: dict[str, PerLayer] = {}
-    random_orders: list[list[int]] = []
-    random_seed: int | None = None
-    missing: list[str] = []
-    not_removable: dict[str, str] = {}
-    prompts: int | None = None
-    pruned_models: int | None = None
-    definition: str | None = None
-    path: str | None = None
-    replay_max_abs_err: float | None = None
-    fallback_reason: str | None = None
-    sets_per_replay: int | None = None
-
-
-class AgreementPair(Section):
-    """Agreement of two criteria."""
-
-    a: str
-    b: str
-    spearman: float | None
-    pearson: float | None
-    layer_distance: float | None
-    spearman_ci95: Interval = None
-    pearson_ci95: Interval = None
-    layer_distance_ci95: Interval = None
-    layers: int | None = None
-    degenerate: list[str] = []  # statistics whose BCa interval is undefined
-
-
-class AgreementSection(Section):
-    """Agreement between the per-layer criteria (docs/method.md#agreement)."""
-
-    criteria: list[str]
-    curves: dict[str, PerLayer]
-    chosen_layers: dict[str, int | None]
-    pairs: list[AgreementPair]
-    direction: str | None = None
-    bootstrap: dict[str, Any] = {}
 
 
 class SuiteSummary(Section):
