@@ -118,11 +118,14 @@ def main() -> None:
     parser.add_argument("--positions", default="all,last", help="all, last or both")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--table", action="store_true", help="print the markdown table only")
+    parser.add_argument(
+        "--brief", action="store_true", help="print the table of the bar at 4 seeds only"
+    )
     args = parser.parse_args()
-    if args.table:  # every results file of the study, one table
+    if args.table or args.brief:  # every results file of the study, one table
         files = sorted(RESULTS.glob("stability-*.json")) if args.out == OUT else [args.out]
         rows = [row for f in files for row in json.loads(f.read_text())["rows"]]
-        print(table(rows))
+        print(brief(rows) if args.brief else table(rows))
         return
     wanted = [(n, d) for n, d in DESIGNS if n in args.designs.split(",")]
     done = done_keys(args.out)
@@ -159,6 +162,47 @@ def line(row: dict) -> str:
         f"agree={row['seed_agreement']:.2f} layer={row['vulnerable_layer']} "
         f"peak={row['peak_js']:.2f} cost={row['cost_vs_paper']:.1f}x {row['seconds']:.0f}s"
     )
+
+
+BAR_SEEDS = 4  # the largest seed count of the study within 2× the paper's compute (6)
+
+
+def meets_bar(row: dict) -> bool:
+    """Seed reliability >= 0.9 and a 95% set of at most 3 layers (docs/stability.md)."""
+    rel = row["reliability_seeds"]
+    return rel is not None and rel >= 0.9 and row["set_size"] <= 3
+
+
+def brief(rows: list[dict]) -> str:
+    """One line per design × positions: at 4 seeds, each model × task cell's seed
+    reliability and 95% set (✓ where it meets the bar), and how many cells do."""
+    cells = sorted(
+        {(r["model"], r["task"]) for r in rows}, key=lambda c: (c[0], c[1] != "capitals")
+    )
+    designs = list(dict.fromkeys((r["design"], r["positions"]) for r in rows))
+    at = {
+        (r["model"], r["task"], r["design"], r["positions"]): r
+        for r in rows
+        if r["seeds"] == BAR_SEEDS
+    }
+    head = "| design | positions | " + " | ".join(f"{m} {t}" for m, t in cells) + " | bar met |"
+    out = [head, "|---|---|" + "---|" * len(cells) + "---|"]
+    for design, positions in designs:
+        found = [at.get((m, t, design, positions)) for m, t in cells]
+        if not any(found):
+            continue
+        texts = [_cell(r) for r in found]
+        met = sum(bool(r and meets_bar(r)) for r in found)
+        out.append(f"| {design} | {positions} | " + " | ".join(texts) + f" | {met}/{len(cells)} |")
+    return "\n".join(out)
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    rel = "–" if row["reliability_seeds"] is None else f"{row['reliability_seeds']:.2f}"
+    layers = ",".join(map(str, sorted(row["confidence_set"])))
+    return f"{rel} {{{layers}}} peak {row['peak_js']:.2f}{' ✓' if meets_bar(row) else ''}"
 
 
 def table(rows: list[dict]) -> str:

@@ -55,6 +55,8 @@ def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path, c
     resumed = json.loads((killed / "results.json").read_text())["environment"]["resumed_batches"]
     assert resumed["vulnerability"] >= 1
     assert not staging.exists()  # published: the resumable state is gone
+    for folder in (whole, killed):
+        assert not {"checkpoints", "run-config.json"} & {p.name for p in folder.iterdir()}
 
 
 def test_ctrl_c_says_what_was_kept_and_publishes_nothing(tmp_path) -> None:

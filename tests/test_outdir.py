@@ -65,8 +65,9 @@ def test_publish_keeps_the_resume_state_out_of_the_run(tmp_path: Path) -> None:
     outdir = OutputDir(tmp_path / "run")
     staging = outdir.start()
     (staging / "checkpoints").mkdir()
+    (staging / "run-config.json").write_text("{}")  # a file of the resume state
     (staging / "results.json").write_text("{}")
-    out = outdir.publish(keep=("checkpoints",))
+    out = outdir.publish(keep=("checkpoints", "run-config.json"))
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "results.json"]
 
 

@@ -151,7 +151,7 @@ def run(
     z: float = typer.Option(2.0, help="Particle z-score threshold.", rich_help_panel="Protocol"),
     protect_massive: str | None = typer.Option(
         None,
-        help="none | auto (never mask massive channels) [default: the protocol's].",
+        help="none | auto (leave massive channels unperturbed) [default: the protocol's].",
         rich_help_panel="Protocol",
     ),
     massive_ratio: float = typer.Option(

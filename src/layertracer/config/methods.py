@@ -79,7 +79,7 @@ class VulnerabilityConfig:
     mask_ratio: float = 0.2
     mask_mode: str = "norm"
     positions: str = "all"
-    protect_massive: str = "none"
+    protect_massive: str = "auto"
     massive_ratio: float = 10.0
     replay: bool = True
     site: str = "residual"

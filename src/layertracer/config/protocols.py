@@ -24,7 +24,7 @@ PROTOCOLS: dict[str, dict[str, object]] = {
         "mask_ratio": 0.2,
         "positions": "all",
         "seeds": (0, 1, 2, 3, 4, 5),
-        "protect_massive": "none",
+        "protect_massive": "auto",
         "adaptive": False,
     },
 }

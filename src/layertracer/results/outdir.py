@@ -117,7 +117,11 @@ class OutputDir:
         of ``--out`` stay. Ctrl-C is held back while the files move.
         """
         for name in keep:
-            shutil.rmtree(self.staging / name, ignore_errors=True)
+            path = self.staging / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         files = sorted(p.name for p in self.staging.iterdir())
         (self.staging / MANIFEST).write_text(json.dumps({"files": files}) + "\n")
         with _no_interrupt():
