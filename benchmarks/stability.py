@@ -175,7 +175,8 @@ def meets_bar(row: dict) -> bool:
 
 def brief(rows: list[dict]) -> str:
     """One line per design × positions: at 4 seeds, each model × task cell's seed
-    reliability and 95% set (✓ where it meets the bar), and how many cells do."""
+    reliability and 95% set (✓ where it meets the bar), and how many of the measured
+    cells do."""
     cells = sorted(
         {(r["model"], r["task"]) for r in rows}, key=lambda c: (c[0], c[1] != "capitals")
     )
@@ -193,7 +194,8 @@ def brief(rows: list[dict]) -> str:
             continue
         texts = [_cell(r) for r in found]
         met = sum(bool(r and meets_bar(r)) for r in found)
-        out.append(f"| {design} | {positions} | " + " | ".join(texts) + f" | {met}/{len(cells)} |")
+        measured = sum(r is not None for r in found)
+        out.append(f"| {design} | {positions} | " + " | ".join(texts) + f" | {met}/{measured} |")
     return "\n".join(out)
 
 

@@ -14,7 +14,6 @@ import torch
 
 from layertracer import RunConfig, trace
 from layertracer.config import RemovalConfig
-from layertracer.methods.removal import shared_modules
 from layertracer.model.load import wrap
 from layertracer.model.tiny import build_tiny
 from layertracer.results import Results
@@ -166,13 +165,6 @@ def test_nothing_removable_leaves_k0_only(monkeypatch, small_task) -> None:
     assert all(c["accuracy"] == [results.accuracy] for c in removal["curves"].values())
     assert removal["removable"] == [None, False, False, False, False]
     Results.from_dict(results.to_dict())
-
-
-def test_shared_modules_are_found_by_structure() -> None:
-    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    assert shared_modules([a, b, torch.nn.Linear(2, 2)]) == {}
-    reasons = shared_modules([a, b, a])
-    assert set(reasons) == {1, 3} and "block 3" in reasons[1] and "block 1" in reasons[3]
 
 
 def test_cli_run_pulls_in_every_criterion(tmp_path, capsys) -> None:

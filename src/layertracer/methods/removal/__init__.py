@@ -5,7 +5,8 @@ removing the ``k`` least critical blocks (each removed block's output equals its
 for ``k = 0..K`` gives a pruned model per ``k``, evaluated on the run's prompts by suffix
 replay (:mod:`.scan`); the curves of accuracy, target log-prob and KL against ``k``, their
 areas and the best criterion follow (:mod:`.curves`). Blocks that cannot be removed by
-position are found by structure and measurement (:mod:`.removable`).
+position (a shared module, a side channel) are found by structure and measurement in
+:mod:`layertracer.engine.channels` and left out of every order.
 """
 
 from layertracer.methods.removal.curves import (
@@ -23,7 +24,6 @@ from layertracer.methods.removal.orders import (
     random_orders,
     scores,
 )
-from layertracer.methods.removal.removable import shared_modules, side_channels
 from layertracer.methods.removal.scan import RemovalScan, RemovalState
 
 __all__ = [
@@ -39,7 +39,5 @@ __all__ = [
     "pruned_sets",
     "random_orders",
     "scores",
-    "shared_modules",
-    "side_channels",
     "summarize_curves",
 ]
