@@ -245,7 +245,7 @@ def test_progress_lines_when_stderr_is_a_file(tmp_path) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "LAYERTRACER_PROGRESS_INTERVAL": "0.05"}
+    env = {**os.environ, "LAYERTRACER_PROGRESS_INTERVAL": "0.002"}
     env.pop("TRANSFORMERS_VERBOSITY", None)  # as a user has it: transformers warns
     args = ["--model", "tiny:mamba", "--batch-size", "1", "--no-report", "--seeds", "0,1"]
     runs = (("quiet-libraries", []), ("verbose", ["-v", "--methods", "lens"]))
