@@ -281,7 +281,10 @@ def test_json_prints_only_json_on_stdout(tmp_path, capsys) -> None:
     assert Path(summary["report"]).is_file()
     data = json.loads(Path(summary["results"]).read_text())
     assert summary["numbers"]["first_token_accuracy"] == data["accuracy"]
-    assert summary["numbers"]["vulnerable_layer"] == data["vulnerability"]["vulnerable_layer"]
+    numbers, vul = summary["numbers"], data["vulnerability"]
+    assert numbers["vulnerable_layer"] == vul["vulnerable_layer"]
+    assert numbers["vulnerable_layer_confidence_set"] == vul["confidence_set"]
+    assert numbers["vulnerable_layer_reliability"] == vul["reliability"]["seeds"]  # None: 2 seeds
     assert summary["summary"][0] == {"measure": "prompts", "value": "3", "alert": False}
 
 

@@ -122,8 +122,7 @@ def _report(results: Results, folder: Path) -> str | None:
     try:
         write_report(results, folder)
     except Exception as exc:  # the results are complete; the report can be rebuilt
-        for name in ("report.html",):
-            (folder / name).unlink(missing_ok=True)
+        (folder / "report.html").unlink(missing_ok=True)
         return f"{type(exc).__name__}: {exc}"
     return None
 

@@ -41,6 +41,8 @@ def key_numbers(data: dict) -> dict:
         "particle_iqr": particles.get("iqr"),
         "no_particle_fraction": particles.get("none_fraction"),
         "vulnerable_layer": vul.get("vulnerable_layer"),
+        "vulnerable_layer_confidence_set": vul.get("confidence_set"),
+        "vulnerable_layer_reliability": (vul.get("reliability") or {}).get("seeds"),
         "vulnerable_layer_stable": vul.get("stable"),
         "cka_critical_layer": (data.get("cka") or {}).get("critical_layer"),
         "ablation_critical_layer": (data.get("ablation") or {}).get("critical_layer"),
