@@ -3,14 +3,18 @@ and does the paper's JS vulnerability beat random orders? (docs/method.md#layer-
 
 For each model × suite: ``layertracer run --methods lens,particles,vulnerability,removal``
 (which pulls in cka, ablation and tracing; tracing without its position map), the JS
-criterion from the paper's protocol (zero masks, 3 seeds: the study predates the default
-protocol), the defaults otherwise (K = max(1, L // 4), 5 random orders). Prints the time
-per stage of every run, writes ``benchmarks/results/removal.json`` and the generated part
-of ``docs/removal.md`` (between its ``generated`` markers; the prose around it stays).
-``--runs DIR`` keeps each run's results.json (for ``scripts/crosscheck_removal.py``).
+criterion from ``--protocol`` (``paper``: zero masks, 3 seeds, the first study's;
+``stable``: the default protocol), the defaults otherwise (K = max(1, L // 4), 5 random
+orders). ``--no-tracing`` leaves causal tracing out (its order does not depend on the
+protocol; it is the slowest stage). Prints the time per stage of every run, writes
+``benchmarks/results/removal-<protocol>.json`` (``removal.json`` for ``paper``) and the
+generated part of ``docs/removal.md`` between its ``generated:<protocol>`` markers (the
+prose around it stays). ``--runs DIR`` keeps each run's results.json (for
+``scripts/crosscheck_removal.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/removal.py [--models smollm2-135m,gemma3-270m]
-        [--tasks capitals,antonyms,facts] [--max-prompts 48] [--runs DIR]
+        [--tasks capitals,antonyms,facts] [--max-prompts 48] [--protocol paper|stable]
+        [--no-tracing] [--runs DIR]
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ from layertracer.model.load import load_model
 from layertracer.results import Results, atomic_write
 
 DOC = Path(__file__).parents[1] / "docs" / "removal.md"
-START, END = "<!-- generated: start -->", "<!-- generated: end -->"
+MARKERS = {
+    "paper": ("<!-- generated: start -->", "<!-- generated: end -->"),
+    "stable": ("<!-- generated:stable: start -->", "<!-- generated:stable: end -->"),
+}
 ORDER = ("js", "cka", "ablation", "tracing", "lens_slope", "bi", "angular", "random")
 
 
@@ -149,10 +156,11 @@ def wins(rows: list[dict]) -> str:
     )
 
 
-def markdown(rows: list[dict], command: str) -> str:
-    """The generated part of docs/removal.md."""
+def markdown(rows: list[dict], command: str, protocol: str) -> str:
+    """The generated part of docs/removal.md for one protocol."""
+    start, end = MARKERS[protocol]
     parts = [
-        START,
+        start,
         f"Command: `{command}`",
         "",
         wins(rows),
@@ -176,18 +184,19 @@ def markdown(rows: list[dict], command: str) -> str:
         "",
         *timing_table(rows),
         "",
-        END,
+        end,
     ]
     return "\n".join(parts)
 
 
-def write_doc(text: str) -> None:
-    """Replaces the generated part of docs/removal.md (or writes the file)."""
-    old = DOC.read_text() if DOC.exists() else f"# Layer removal\n\n{START}\n{END}\n"
-    if START not in old or END not in old:
-        old += f"\n{START}\n{END}\n"
-    head, rest = old.split(START, 1)
-    atomic_write(DOC, head + text + rest.split(END, 1)[1])
+def write_doc(text: str, protocol: str) -> None:
+    """Replaces the protocol's generated part of docs/removal.md (or appends it)."""
+    start, end = MARKERS[protocol]
+    old = DOC.read_text() if DOC.exists() else "# Layer removal\n"
+    if start not in old or end not in old:
+        old += f"\n{start}\n{end}\n"
+    head, rest = old.split(start, 1)
+    atomic_write(DOC, head + text + rest.split(end, 1)[1])
 
 
 def main() -> None:
@@ -198,16 +207,21 @@ def main() -> None:
     parser.add_argument("--max-prompts", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--runs", type=Path, default=None, help="keep each run's results here")
+    parser.add_argument("--protocol", default="paper", choices=tuple(MARKERS))
+    parser.add_argument("--no-tracing", action="store_true", help="leave causal tracing out")
     args = parser.parse_args()
     rows = []
     for spec in args.models.split(","):
         lm = load_model(spec, "auto", "float32")
         for task in args.tasks.split(","):
+            methods = parse_methods("lens,particles,vulnerability,removal")
+            if args.no_tracing:
+                methods = tuple(m for m in methods if m != "tracing")
             cfg = RunConfig(
                 model=spec, task=task, max_prompts=args.max_prompts, batch_size=args.batch_size,
-                methods=parse_methods("lens,particles,vulnerability,removal"),
+                methods=methods,
                 tracing=TracingConfig(map_prompts=0),  # removal needs no position map
-                vulnerability=VulnerabilityConfig.preset("paper"),  # as docs/removal.md ran
+                vulnerability=VulnerabilityConfig.preset(args.protocol),
             )  # fmt: skip
             start = time.perf_counter()
             results = trace(lm, task, cfg, progress=StagePrinter(f"{spec} {task}"))
@@ -219,13 +233,15 @@ def main() -> None:
                   flush=True)  # fmt: skip
     command = (
         f"OMP_NUM_THREADS=1 python benchmarks/removal.py --models {args.models} "
-        f"--tasks {args.tasks} --max-prompts {args.max_prompts}"
+        f"--tasks {args.tasks} --max-prompts {args.max_prompts} --protocol {args.protocol}"
+        + (" --no-tracing" if args.no_tracing else "")
     )
     payload = {"command": command, "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write(RESULTS / "removal.json", json.dumps(payload, indent=1) + "\n")
-    text = markdown(rows, command)
-    write_doc(text)
+    name = "removal.json" if args.protocol == "paper" else f"removal-{args.protocol}.json"
+    atomic_write(RESULTS / name, json.dumps(payload, indent=1) + "\n")
+    text = markdown(rows, command, args.protocol)
+    write_doc(text, args.protocol)
     print(text)
 
 

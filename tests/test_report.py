@@ -112,11 +112,13 @@ def test_results_object_and_file_give_the_same_data(run_dir: Path) -> None:
 
 def test_compare_runs_of_different_depth(run_dir: Path, tmp_path: Path, capsys) -> None:
     data = json.loads((run_dir / "results.json").read_text())
-    other = tmp_path / "mamba"
-    other.mkdir()
-    (other / "results.json").write_text(json.dumps(shrunk(data, 2)))
+    data["vulnerability"]["vulnerable_layer"] = 2  # the tiny run's interior shows no peak
+    first, other = tmp_path / "llama", tmp_path / "mamba"
+    for folder, content in ((first, data), (other, shrunk(data, 2))):
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(content))
     out = tmp_path / "cmp"
-    code, _, err = run_cli(["compare", str(run_dir), str(other), "--out", str(out)], capsys)
+    code, _, err = run_cli(["compare", str(first), str(other), "--out", str(out)], capsys)
     assert code == 0, err
     html = (out / "compare.html").read_text()
     for name in ("compare_trajectory", "compare_particles", "compare_js"):

@@ -172,7 +172,7 @@ def test_cli_site_run_writes_nulls(capsys, tmp_path) -> None:
     )
     assert code == 0
     v = json.loads((tmp_path / "results.json").read_text())["vulnerability"]
-    assert v["site"] == "mixer" and v["js_mean"][0] is None and v["vulnerable_layer"] >= 1
+    assert v["site"] == "mixer" and v["js_mean"][0] is None and v["argmax_layer"] >= 1
     assert (tmp_path / "report.html").exists()
 
 

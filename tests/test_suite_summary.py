@@ -80,3 +80,11 @@ def test_run_over_two_suites_summarises_each_and_keeps_demos_in_their_suite(tmp_
     page = write_report(results, tmp_path).read_text(encoding="utf-8")
     assert '<table id="suites">' in page and "<td>antonyms</td>" in page
     assert write_report(tmp_path).read_text(encoding="utf-8") == page  # rebuilt identically
+
+
+def test_a_suite_takes_the_runs_layer_rule() -> None:
+    profile = [0.9, 0.5, 0.3, 0.6, 0.2, 0.1, 0.4]  # argmax 0 (an end), interior peak 3
+    rows = [_row("a", True, 1, profile), _row("a", True, 1, profile)]
+    assert suite_summaries(rows)["a"]["vulnerable_layer"] == 0
+    peak = suite_summaries(rows, rule="interior-peak", margin=2)["a"]
+    assert peak["vulnerable_layer"] == 3 and peak["js_mean"] == pytest.approx(profile)

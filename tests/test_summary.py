@@ -24,7 +24,7 @@ def _data(**vulnerability: object) -> dict:
 
 def test_rows_name_the_vulnerable_layer_with_its_uncertainty_and_alert_when_unstable() -> None:
     old = {r.measure: r for r in summary_rows(_data())}  # a run without the bootstrap fields
-    assert old["vulnerable layer"].value == "1 (agreement 33%, 3 seeds)"
+    assert old["vulnerable layer (global argmax)"].value == "layer 1 (agreement 33%, 3 seeds)"
     assert old["JS at the vulnerable layer"].value == "0.500 (± 0.100)"
     assert old["stable"].alert and old["stable"].value.startswith("NO")
     assert old["massive channels"].value == "2 (protect: none)"
@@ -34,7 +34,10 @@ def test_rows_name_the_vulnerable_layer_with_its_uncertainty_and_alert_when_unst
         js_ci95=[[0.0, 0.2], [0.4, 0.6], [0.1, 0.3]],
     )  # fmt: skip
     rows = {r.measure: r for r in summary_rows(new)}
-    assert rows["vulnerable layer"].value == "1 (95% set 1–2, reliability 0.93, 3 seeds)"
+    assert (
+        rows["vulnerable layer (global argmax)"].value
+        == "layer 1 (95% set 1–2, reliability 0.93, 3 seeds)"
+    )
     assert rows["JS at the vulnerable layer"].value == "0.500 (95% CI 0.400–0.600)"
     assert rows["stable"].value == "yes" and not rows["stable"].alert
     assert vulnerable_line({**new["vulnerability"], "confidence_set": [3, 7, 12]}).startswith(

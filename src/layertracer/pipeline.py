@@ -119,7 +119,8 @@ def _trace(
             stage(run)
     with_particles = "particles" in config.methods
     rows = [row.model_dump() for row in run.results.prompts]
-    suites = suite_summaries(rows, with_particles)
+    vcfg = config.vulnerability
+    suites = suite_summaries(rows, with_particles, vcfg.layer_rule, vcfg.interior_margin)
     run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
     run.results.timing = timing
     run.results.environment["batching"] = _batching(run)

@@ -154,6 +154,12 @@ def run(
         help="none | auto (leave massive channels unperturbed) [default: the protocol's].",
         rich_help_panel="Protocol",
     ),
+    layer_rule: str | None = typer.Option(
+        None,
+        help="Vulnerable layer reported: interior-peak | interior-argmax | argmax "
+        "[default: the protocol's].",
+        rich_help_panel="Protocol",
+    ),
     massive_ratio: float = typer.Option(
         10.0,
         help="Massive channel: mean |h| > this × the median channel's.",
@@ -318,6 +324,7 @@ def run(
             mask_mode=mask_mode,
             positions=positions,
             protect_massive=protect_massive,
+            layer_rule=layer_rule,
             massive_ratio=massive_ratio,
             replay=not no_replay,
             site=site,

@@ -11,6 +11,8 @@ DEVICE_MAPS = ("auto",)
 DTYPES = ("float32", "bfloat16", "float16")
 PROTECT = ("none", "auto")
 SITES = ("residual", "mixer", "mlp", "state")
+# docs/method.md#interior-vulnerable-layer
+LAYER_RULES = ("interior-peak", "interior-argmax", "argmax")
 # in the order the stages run: removal uses the criteria of the methods before it, and
 # agreement compares every criterion measured before it
 ALL_METHODS = (

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from layertracer.config.checks import (
     CKA_ESTIMATORS,
     CKA_REPRESENTATIONS,
+    LAYER_RULES,
     MASK_MODES,
     POSITIONS,
     PROTECT,
@@ -73,6 +74,11 @@ class VulnerabilityConfig:
         max_seeds: The budget of an adaptive scan.
         bootstrap: Resamples of the prompts-and-seeds bootstrap (docs/method.md#stability).
         splits: At most this many random balanced splits for the split-half reliability.
+        layer_rule: Which layer is reported as the vulnerable layer
+            (docs/method.md#interior-vulnerable-layer): ``interior-peak`` (the most
+            prominent peak of the profile between the ends), ``interior-argmax`` (the
+            argmax between the ends) or ``argmax`` (the paper's: over every layer).
+        interior_margin: Layers ``< m`` and ``> L − m`` are ends, not interior.
     """
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
@@ -88,6 +94,8 @@ class VulnerabilityConfig:
     max_seeds: int = 32
     bootstrap: int = 1000
     splits: int = 100
+    layer_rule: str = "interior-peak"
+    interior_margin: int = 2
 
     def __post_init__(self) -> None:
         check(len(self.seeds) > 0, "--seeds needs at least one seed")
@@ -106,6 +114,9 @@ class VulnerabilityConfig:
         )
         check(self.bootstrap >= 0, f"bootstrap must be >= 0, got {self.bootstrap}")
         check(self.splits >= 1, f"splits must be >= 1, got {self.splits}")
+        choice("--layer-rule", self.layer_rule, LAYER_RULES)
+        margin = self.interior_margin
+        check(margin >= 1, f"--interior-margin must be >= 1, got {margin}")
 
     @classmethod
     def preset(cls, name: str, **overrides: object) -> VulnerabilityConfig:

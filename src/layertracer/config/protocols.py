@@ -18,6 +18,7 @@ PROTOCOLS: dict[str, dict[str, object]] = {
         "seeds": (0, 1, 2),
         "protect_massive": "none",
         "adaptive": False,
+        "layer_rule": "argmax",
     },
     "stable": {
         "mask_mode": "norm",
@@ -26,6 +27,7 @@ PROTOCOLS: dict[str, dict[str, object]] = {
         "seeds": (0, 1, 2, 3, 4, 5),
         "protect_massive": "auto",
         "adaptive": False,
+        "layer_rule": "interior-peak",
     },
 }
 DEFAULT = "stable"

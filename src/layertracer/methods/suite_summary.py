@@ -11,29 +11,38 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from layertracer.methods.vulnerability.interior import choose
 
-def suite_summaries(rows: Sequence[dict], particles: bool = True) -> dict[str, dict]:
+
+def suite_summaries(
+    rows: Sequence[dict], particles: bool = True, rule: str = "argmax", margin: int = 2
+) -> dict[str, dict]:
     """One summary per suite, in the order the suites first occur in ``rows``.
 
     Args:
         rows: Prompt rows; a row without ``suite`` counts under ``""``.
         particles: Whether the particle stage ran (else no particle keys).
+        rule: The vulnerable-layer rule (docs/method.md#interior-vulnerable-layer).
+        margin: Its interior margin.
 
     Returns:
         ``{suite: {items, accuracy, particle_median, particle_iqr, none_fraction,
         vulnerable_layer}}``: ``accuracy`` in [0, 1]; ``particle_median``/``particle_iqr``
         over the suite's prompts that have a particle (None if none has), with linear
-        interpolation as in ``particles``; ``none_fraction`` in [0, 1];
-        ``vulnerable_layer`` (only when rows carry ``js_mean``) is the argmax over
-        layers 0..L of the suite's mean per-prompt JS.
+        interpolation as in ``particles``; ``none_fraction`` in [0, 1]; only when rows
+        carry ``js_mean``: ``js_mean`` the suite's mean JS profile and ``vulnerable_layer``
+        the layer ``rule`` picks from it (a point estimate: no bootstrap; ``None`` when the
+        interior has no peak).
     """
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(str(row.get("suite") or ""), []).append(row)
-    return {name: summarize_suite(group, particles) for name, group in groups.items()}
+    return {name: summarize_suite(group, particles, rule, margin) for name, group in groups.items()}
 
 
-def summarize_suite(rows: Sequence[dict], particles: bool = True) -> dict:
+def summarize_suite(
+    rows: Sequence[dict], particles: bool = True, rule: str = "argmax", margin: int = 2
+) -> dict:
     """The summary of one suite's rows (see :func:`suite_summaries`)."""
     summary: dict = {
         "items": len(rows),
@@ -45,7 +54,8 @@ def summarize_suite(rows: Sequence[dict], particles: bool = True) -> dict:
     if js and len(js) == len(rows):  # null (NaN): a layer without the perturbed site
         mean = np.mean(np.array(js, dtype=float), axis=0)
         if np.isfinite(mean).any():
-            summary["vulnerable_layer"] = int(np.nanargmax(mean))
+            summary["js_mean"] = [float(v) if np.isfinite(v) else None for v in mean]
+            summary["vulnerable_layer"] = choose(mean, rule, margin)
     return summary
 
 

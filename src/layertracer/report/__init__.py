@@ -40,9 +40,10 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
      "sensitivity to the jump threshold δ is the table in the summary).", figures.particles),
     ("js", "Vulnerability (Jensen–Shannon divergence)",
      "Output change when the state at each layer is perturbed: single seeds, the mean with its "
-     "95% bootstrap band over prompts and seeds, the vulnerable layer (argmax of the mean) "
-     "and its 95% confidence set (shaded); under it, how often each layer is the argmax of "
-     "a resample.", js_figure.js_curve),
+     "95% bootstrap band over prompts and seeds (the ends greyed: they move the output by "
+     "construction), the vulnerable layer under the run's layer rule with its 95% "
+     "confidence set (shaded) and the global argmax (triangle); under it, how often each "
+     "layer is the rule's choice in a resample.", js_figure.js_curve),
     ("cka", "CKA similarity",
      "Linear CKA between every pair of layers, and δ_ℓ (mean CKA with the neighbouring "
      "layers) whose minima are the critical layers.", method_figures.cka_matrix),

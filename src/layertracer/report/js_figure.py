@@ -1,6 +1,7 @@
 """The vulnerability figure: the JS profile with its bootstrap band, the single seeds, the
-confidence set of the vulnerable layer shaded, and how often each layer is the argmax
-(docs/method.md#stability)."""
+confidence set of the vulnerable layer shaded, the ends outside the interior greyed, and
+how often each layer is chosen under the bootstrap (docs/method.md#stability,
+docs/method.md#interior-vulnerable-layer)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,15 @@ def js_curve(data: dict) -> Figure | None:
     L = num_layers(data)
     layers = np.arange(L + 1)
     mean = floats(vul["js_mean"])
-    freq = vul.get("argmax_frequency")
+    interior = vul.get("interior") or {}
+    freq = interior.get("frequency") or vul.get("argmax_frequency")
     fig = Figure(figsize=(8.0, 5.2 if freq else 4.4), layout="constrained")
     ratios = [1.0, 0.32, 0.06] if freq else [1.0, 0.06]
     grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
     ax = fig.add_subplot(grid[0])
     strip = fig.add_subplot(grid[-1], sharex=ax)
     _shade_set(ax, vul)
+    _shade_ends(ax, interior, L)
     for n, curve in enumerate(vul.get("js", [])):
         label = f"single seeds ({len(vul['js'])})" if n == 0 else None
         ax.plot(layers, floats(curve), color="#8c8c8c", lw=0.7, alpha=0.5, label=label)
@@ -51,7 +54,7 @@ def js_curve(data: dict) -> Figure | None:
     ax.tick_params(labelbottom=False)
     if freq:
         bars = fig.add_subplot(grid[1], sharex=ax)
-        _frequency_bars(bars, vul, floats(freq))
+        _frequency_bars(bars, vul, floats(freq), "peak" if interior else "argmax")
     kinds = draw_strip(strip, [layer_states(data)])
     set_layer_ticks(strip, L)
     strip.set_xlabel("layer (0 = embeddings; i = after block i)")
@@ -84,27 +87,47 @@ def _shade_set(ax: Axes, vul: dict) -> None:
         ax.axvspan(layer - 0.5, layer + 0.5, color=ACCENT, alpha=0.12, lw=0, label=label)
 
 
-def _frequency_bars(ax: Axes, vul: dict, freq: np.ndarray) -> None:
-    """How often each layer is the argmax of a bootstrap resample's profile."""
+def _shade_ends(ax: Axes, interior: dict, L: int) -> None:
+    """Greys the layers outside the interior (an interior rule only)."""
+    if not interior:
+        return
+    margin = interior.get("margin", 2)
+    for n, (start, stop) in enumerate(((-0.5, margin - 0.5), (L - margin + 0.5, L + 0.5))):
+        label = "ends (not interior)" if n == 0 else None
+        ax.axvspan(start, stop, color="#d0d0d0", alpha=0.35, lw=0, hatch="//", label=label)
+
+
+def _frequency_bars(ax: Axes, vul: dict, freq: np.ndarray, what: str) -> None:
+    """How often each layer is chosen (the argmax, or the interior peak) in a bootstrap
+    resample's profile."""
     chosen = set(vul.get("confidence_set") or [])
     colors = [ACCENT if i in chosen else "#b0b0b0" for i in range(len(freq))]
     ax.bar(np.arange(len(freq)), np.nan_to_num(freq), color=colors, width=0.8)
     ax.set_ylim(0, 1)
     ax.set_yticks([0, 0.5, 1])
-    ax.set_ylabel("argmax\nfrequency", fontsize=8)
+    ax.set_ylabel(f"{what}\nfrequency", fontsize=8)
     ax.tick_params(labelbottom=False, labelsize=7)
     ax.grid(axis="y", alpha=0.3)
 
 
 def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
+    """A star at the reported layer (or at an interior candidate that does not stand out),
+    a triangle at the global argmax when an interior rule reports another layer."""
+    end = vul.get("argmax_layer")
+    if vul.get("interior") and end is not None and end != vul.get("vulnerable_layer"):
+        ax.plot([end], [mean[end]], marker="v", ms=9, color="#6b6b6b", ls="", label="global argmax")
     layer = vul.get("vulnerable_layer")
+    candidate = (vul.get("interior") or {}).get("candidate")
+    if layer is None and candidate is not None:
+        layer = candidate
     if layer is None:
         return
     stable = vul.get("stable", True)
     color = ACCENT if stable else UNSTABLE
     ax.plot([layer], [mean[layer]], marker="*", ms=14, color=color, ls="")
     ax.annotate(
-        f"layer {layer}" + ("" if stable else " (not stable)"),
+        f"layer {layer}"
+        + ("" if stable else " (does not stand out)" if vul.get("interior") else " (not stable)"),
         (layer, mean[layer]),
         xytext=(6, 10),
         textcoords="offset points",

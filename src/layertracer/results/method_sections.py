@@ -65,13 +65,13 @@ class VulnerabilitySection(Section):
     js: list[PerLayer]
     js_mean: PerLayer
     js_std: PerLayer
-    vulnerable_layer: int
+    vulnerable_layer: int | None
     masked_dims: dict[str, list[list[int]]]
     massive_dims: list[int]
     masked_massive: dict[str, list[bool]]
     protect_massive: str
-    per_seed_vulnerable_layer: list[int]
-    seed_agreement: float
+    per_seed_vulnerable_layer: list[int | None]
+    seed_agreement: float | None
     stable: bool
     site: str = "residual"
     k: int | None = None
@@ -92,6 +92,13 @@ class VulnerabilitySection(Section):
     bootstrap: dict[str, Any] | None = None
     adaptive: dict[str, Any] | None = None
     arrays: dict[str, str] | None = None
+    layer_rule: str = "argmax"  # runs before the interior definition reported the argmax
+    argmax_layer: int | None = None
+    argmax_confidence_set: list[int] | None = None
+    argmax_reliability: Reliability | None = None
+    argmax_stable: bool | None = None
+    interior: dict[str, Any] | None = None
+    shared: dict[str, Any] | None = None
 
 
 class CKASection(Section):

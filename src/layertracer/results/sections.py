@@ -137,6 +137,7 @@ class SuiteSummary(Section):
     particle_iqr: float | None = None
     none_fraction: float | None = None
     vulnerable_layer: int | None = None
+    js_mean: PerLayer | None = None
 
 
 # (section, field, shape): the per-layer arrays of every section. "layers": the field has

@@ -85,9 +85,17 @@ def layer_set(layers: list[int]) -> str:
     return "{" + ", ".join(map(str, ordered)) + "}"
 
 
+RULE_NAMES = {
+    "argmax": "global argmax",
+    "interior-peak": "interior peak",
+    "interior-argmax": "interior argmax",
+}
+
+
 def vulnerable_line(vul: dict) -> str:
-    """``layer 17 (95% set 16–18, reliability 0.93, 8 seeds)``: the vulnerable layer with
-    its uncertainty (older runs: seed agreement instead)."""
+    """``layer 12 (95% set 12–13, reliability 0.98, 6 seeds)``: the vulnerable layer with
+    its uncertainty (older runs: seed agreement instead); ``none stands out (…)`` when the
+    interior rule names no layer."""
     seeds = len(vul.get("seeds", []))
     parts = []
     if vul.get("confidence_set") is not None:
@@ -96,18 +104,38 @@ def vulnerable_line(vul: dict) -> str:
         parts.append(f"reliability {fmt(reliability, '.2f')}")
     else:
         parts.append(f"agreement {fmt(vul.get('seed_agreement'), '.0%')}")
-    return f"layer {vul.get('vulnerable_layer')} ({', '.join(parts)}, {seeds} seeds)"
+    layer = vul.get("vulnerable_layer")
+    head = "none stands out" if layer is None else f"layer {layer}"
+    return f"{head} ({', '.join(parts)}, {seeds} seeds)"
+
+
+def endpoint_line(vul: dict) -> str | None:
+    """The global argmax beside an interior layer, in one line (``None`` for the argmax
+    rule or a run without it)."""
+    if vul.get("layer_rule", "argmax") == "argmax" or vul.get("argmax_layer") is None:
+        return None
+    rel = (vul.get("argmax_reliability") or {}).get("seeds")
+    where = ""
+    ends = {0, len(vul["js_mean"]) - 1}
+    if ends & set(vul.get("argmax_confidence_set") or []):
+        where = ": it holds an end of the network, which moves the output almost by construction"
+    return (
+        f"layer {vul['argmax_layer']} (95% set {layer_set(vul.get('argmax_confidence_set'))}, "
+        f"reliability {fmt(rel, '.2f')}){where}"
+    )
 
 
 def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
-    i = vul.get("vulnerable_layer")
-    if i is None:
+    if not vul:
         return []
-    ci = (vul.get("js_ci95") or [None] * (i + 1))[i]
-    band = f"95% CI {fmt(ci[0], '.3f')}–{fmt(ci[1], '.3f')}" if ci else ""
-    std = (vul.get("js_std") or [None] * (i + 1))[i]
-    js = f"{fmt(vul['js_mean'][i], '.3f')} ({band or '± ' + fmt(std, '.3f')})"
+    i = vul.get("vulnerable_layer")
+    rule = RULE_NAMES.get(vul.get("layer_rule", "argmax"), vul.get("layer_rule"))
     stable = bool(vul.get("stable"))
+    rows = [SummaryRow(f"vulnerable layer ({rule})", vulnerable_line(vul), alert=i is None)]
+    if i is not None:
+        rows.append(SummaryRow("JS at the vulnerable layer", _js_value(vul, i)))
+    if (ends := endpoint_line(vul)) is not None:
+        rows.append(SummaryRow("global argmax of the JS profile", ends))
     verdict = "yes" if stable else "NO — " + (vul.get("warning") or "").split(": ", 1)[-1]
     reliability = vul.get("reliability") or {}
     per_layer = vul.get("massive_dims_per_layer")  # state site: elements of each state
@@ -115,8 +143,7 @@ def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
     protocol = f"{vul.get('protocol', 'custom')} ({vul.get('mask_mode')} {vul.get('mask_ratio')}, "
     protocol += f"{vul.get('positions')} positions, site {vul.get('site', 'residual')})"
     return [
-        SummaryRow("vulnerable layer", vulnerable_line(vul)[len("layer ") :]),
-        SummaryRow("JS at the vulnerable layer", js),
+        *rows,
         SummaryRow("stable", verdict.split(". ")[0], alert=not stable),
         SummaryRow(
             "reliability of the JS profile",
@@ -131,6 +158,19 @@ def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
             f"{vul.get('path')} (replay err {fmt(vul.get('replay_max_abs_err'), '.1e')})",
         ),
     ]
+
+
+def _js_value(vul: dict, i: int) -> str:
+    """The mean JS at layer ``i`` with its bootstrap band, and an interior peak's prominence
+    (its uncertainty is the layer's 95% set, shown beside the layer)."""
+    ci = (vul.get("js_ci95") or [None] * (i + 1))[i]
+    band = f"95% CI {fmt(ci[0], '.3f')}–{fmt(ci[1], '.3f')}" if ci else ""
+    std = (vul.get("js_std") or [None] * (i + 1))[i]
+    value = f"{fmt(vul['js_mean'][i], '.3f')} ({band or '± ' + fmt(std, '.3f')})"
+    inner = vul.get("interior") or {}
+    if inner.get("prominence") is not None and vul.get("layer_rule") == "interior-peak":
+        value += f", prominence {fmt(inner['prominence'], '.3f')} above its valleys"
+    return value
 
 
 def _method_rows(data: dict) -> list[SummaryRow]:
