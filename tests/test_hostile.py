@@ -242,3 +242,24 @@ def test_a_kill_between_publication_steps_leaves_a_whole_run(tmp_path, monkeypat
         old if step == "aside" else new
     )
     assert not OutputDir(out).aside.exists()  # (the staging folder stays, as after any kill)
+
+
+@pytest.mark.parametrize(
+    ("mode", "site"), [("norm", "residual"), ("gaussian", "residual"), ("norm", "state")]
+)
+def test_a_prompts_numbers_do_not_depend_on_its_place_in_the_task(small_task, mode, site):
+    """Reordering the task (and so the batches) leaves every prompt's JS per seed as it was."""
+    from layertracer import RunConfig, trace
+    from layertracer.config import VulnerabilityConfig
+    from layertracer.tasks import Task
+    from tests.conftest import tiny
+
+    lm = tiny("mamba" if site == "state" else "llama")
+    cfg = VulnerabilityConfig(seeds=(0, 1), mask_mode=mode, site=site)
+    config = RunConfig(batch_size=2, methods=("lens", "vulnerability"), vulnerability=cfg)
+    order = [4, 1, 5, 0, 3, 2]
+    shuffled = Task("shuffled", "test", tuple(small_task.items[i] for i in order))
+    a = trace(lm, small_task, config).arrays["js"]
+    b = trace(lm, shuffled, config).arrays["js"]
+    for position, original in enumerate(order):
+        np.testing.assert_allclose(b[position], a[original], rtol=1e-5, atol=1e-6)
