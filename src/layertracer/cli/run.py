@@ -327,7 +327,7 @@ def run(
         raise ConfigError("give -v/--verbose or --quiet, not both")
     if out_dir is not None and not out_dir.strip():  # Path("") would be the working folder
         raise ConfigError("--out is empty: give the folder to write the run into")
-    target = Path(out_dir) if out_dir is not None else _default_out(model, config.task or config.inputs.text)
+    target = Path(out_dir or _default_out(model, config.task or config.inputs.text))
     resolve_device(device)
     flags = {"overwrite": overwrite, "resume": resume, "report": not no_report}
     progress = SilentProgress() if quiet else ConsoleProgress(err)
