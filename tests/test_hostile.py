@@ -4,6 +4,7 @@ a kill inside publication, and bad inputs that must end in one line and exit 2."
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import subprocess
@@ -263,3 +264,182 @@ def test_a_prompts_numbers_do_not_depend_on_its_place_in_the_task(small_task, mo
     b = trace(lm, shuffled, config).arrays["js"]
     for position, original in enumerate(order):
         np.testing.assert_allclose(b[position], a[original], rtol=1e-5, atol=1e-6)
+
+
+def _one_line(code: int, err: str, status: int = 2) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == status and len(lines) == 1, (code, err)
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--seeds", str(2**64)], "--seeds must be in 0..2**63-1"),
+        (["--removal-random", "1000000000"], "--removal-random must be at most"),
+        (["--max-seeds", "100000", "--seeds", "auto"], "--max-seeds must be at most"),
+        (["--out", ""], "--out is empty"),
+    ],
+)
+def test_bounded_options_are_refused_before_any_work(tmp_path, capsys, extra, said) -> None:
+    args = [*TINY, *extra] if "--out" in extra else [*TINY, "--out", str(tmp_path / "r"), *extra]
+    code, _, err = run_cli(args, capsys)
+    assert said in _one_line(code, err)
+    assert os.listdir(tmp_path) == []  # no staging folder, no lock, nothing
+
+
+def test_a_bad_checkpoint_interval_is_one_line_and_leaves_no_staging(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LAYERTRACER_CHECKPOINT_SECONDS", "abc")
+    code, _, err = run_cli([*TINY, "--out", str(tmp_path / "r")], capsys)
+    assert "LAYERTRACER_CHECKPOINT_SECONDS must be a number" in _one_line(code, err)
+    assert os.listdir(tmp_path) == []
+
+
+def _task_file(path: Path, prompt: str = '"The capital of France is"') -> Path:
+    path.write_text(f'{{"prompt": {prompt}, "target": " Paris"}}\n')
+    return path
+
+
+@pytest.mark.parametrize("case", ["fifo", "surrogate", "surrogate-id", "deep", "huge"])
+def test_hostile_task_files_are_one_line(tmp_path, capsys, case) -> None:
+    task = tmp_path / "task.jsonl"
+    if case == "fifo":
+        os.mkfifo(task)
+    elif case == "surrogate":
+        _task_file(task, '"The capital of \\ud800 is"')
+    elif case == "surrogate-id":
+        task.write_text(
+            '{"prompt": "The capital of France is", "target": " Paris", "id": "\\udfff"}\n'
+        )
+    elif case == "deep":
+        task.write_text("[" * 200_000 + "]" * 200_000 + "\n")
+    else:
+        with open(task, "wb") as handle:  # sparse: no disk used
+            handle.truncate(2**31)
+    said = {"fifo": "not a regular file", "surrogate": "lone surrogate (U+D800)",
+            "surrogate-id": "lone surrogate (U+DFFF)", "deep": "nested too deep",
+            "huge": "more than a task file may hold"}[case]  # fmt: skip
+    code, _, err = run_cli(["tasks", "validate", str(task)], capsys)
+    assert code == 2 and said in err, err
+    code, _, err = run_cli([*TINY[:4], str(task), "--out", str(tmp_path / "r")], capsys)
+    assert said in _one_line(code, err)
+    assert not (tmp_path / "r").exists() and not (tmp_path / ".r.layertracer-staging").exists()
+
+
+def test_few_shot_is_linear_in_the_task_for_the_prompts_kept() -> None:
+    import time
+
+    from layertracer.tasks import Task, TaskItem
+    from layertracer.tasks.fewshot import few_shot
+
+    items = tuple(TaskItem(f"i{n}", f"Item {n} is", f" v{n}") for n in range(100_000))
+    start = time.perf_counter()
+    task = few_shot(Task("big", "test", items), 1, limit=2)
+    assert time.perf_counter() - start < 20  # quadratic: hours
+    assert [it.id for it in task.items] == ["i0", "i1"]
+    assert task.items[0].prompt.endswith("\nItem 0 is") and task.items[0].prompt.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A tiny run with its results.json and arrays.npz (no report)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    command = [sys.executable, "-m", "layertracer", *TINY, "--out", str(out)]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
+    return out
+
+
+def _copy_run(run: Path, to: Path, edit=None) -> Path:
+    to.mkdir()
+    for name in ("results.json", "arrays.npz", "prompts.csv"):
+        (to / name).write_bytes((run / name).read_bytes())
+    if edit is not None:
+        data = json.loads((to / "results.json").read_text())
+        edit(data)
+        (to / "results.json").write_text(json.dumps(data))
+    return to
+
+
+def _set(path: str, value: object):
+    def edit(data: dict) -> None:
+        node = data
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[int(last) if last.isdigit() else last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (_set("vulnerability.vulnerable_layer", 999), "vulnerability.vulnerable_layer: layer 999"),
+        (_set("prompts.0.particle_layer", 999), "prompts.0.particle_layer: layer 999"),
+    ],
+)
+def test_report_refuses_layers_out_of_range(finished_run, tmp_path, capsys, edit, said) -> None:
+    run = _copy_run(finished_run, tmp_path / "run", edit)
+    code, _, err = run_cli(["report", str(run)], capsys)
+    assert said in _one_line(code, err)
+    assert not list(run.glob("*.svg")) and not (run / "report.html").exists()
+
+
+def test_report_refuses_infinity_an_unknown_prompt_and_truncated_arrays(
+    finished_run, tmp_path, capsys
+) -> None:
+    run = _copy_run(finished_run, tmp_path / "inf", _set("prompts.0.target_prob.1", math.inf))
+    code, _, err = run_cli(["report", str(run)], capsys)
+    assert "Infinity" in _one_line(code, err)
+    run = _copy_run(finished_run, tmp_path / "prompt")
+    code, _, err = run_cli(["report", str(run), "--prompt", "no-such-id"], capsys)
+    assert "--prompt 'no-such-id'" in _one_line(code, err)
+    run = _copy_run(finished_run, tmp_path / "npz")
+    data = (run / "arrays.npz").read_bytes()
+    (run / "arrays.npz").write_bytes(data[: len(data) // 2])
+    code, _, err = run_cli(["report", str(run)], capsys)
+    assert "arrays.npz: cannot read" in _one_line(code, err)
+    deep = _copy_run(finished_run, tmp_path / "deep")
+    (deep / "results.json").write_text("[" * 200_000 + "]" * 200_000)
+    for command in (
+        ["report", str(deep)],
+        ["compare", str(deep), str(run), "--out", str(tmp_path / "c")],
+    ):
+        code, _, err = run_cli(command, capsys)
+        assert "nested too deep" in _one_line(code, err)
+
+
+def test_ctrl_c_in_report_is_one_line_and_130(finished_run, tmp_path) -> None:
+    import signal
+    import time
+
+    run = _copy_run(finished_run, tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layertracer", "report", str(run)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)  # inside the imports or the drawing
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the report finished before Ctrl-C")
+    assert _one_line(proc.returncode, err, 130) in ("interrupted",), err
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_staging(tmp_path) -> None:
+    import resource
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))  # bytes per file
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    command = [sys.executable, "-m", "layertracer", *TINY, "--out", str(tmp_path / "r")]
+    proc = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=600, preexec_fn=small_files
+    )
+    line = _one_line(proc.returncode, proc.stderr)
+    assert "File too large" in line and "nothing published" in line
+    left = sorted(os.listdir(tmp_path))  # the finished batches are kept for --resume, said
+    assert left == [] or (left == [".r.layertracer-staging"] and "--resume" in line), line
