@@ -443,3 +443,47 @@ def test_a_full_disk_is_one_line_and_leaves_no_staging(tmp_path) -> None:
     assert "File too large" in line and "nothing published" in line
     left = sorted(os.listdir(tmp_path))  # the finished batches are kept for --resume, said
     assert left == [] or (left == [".r.layertracer-staging"] and "--resume" in line), line
+
+
+def test_overwrite_of_a_run_without_manifest_leaves_no_old_figure(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("results.json", "js.png", "js.svg", "report.html"):  # a run of before manifests
+        (out / name).write_text("old")
+    _publish(OutputDir(out, overwrite=True), {"results.json": "new", "prompts.csv": "new"})
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "prompts.csv", "results.json"]
+
+
+def test_resume_after_the_task_changed_is_refused(tmp_path, capsys) -> None:
+    """Killed mid-scan, the task file's prompts permuted (ids and targets kept): --resume is
+    refused with one line instead of reusing scores of other prompts."""
+    import signal
+    import time
+
+    from layertracer.tasks import load_task
+
+    items = load_task("capitals").items[:6]
+    task = tmp_path / "task.jsonl"
+    rows = [{"id": it.id, "prompt": it.prompt, "target": it.target} for it in items]
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["run", "--model", "tiny:llama", "--task", str(task), "--batch-size", "2"]
+    args += ["--methods", "lens,vulnerability", "--no-report", "--quiet"]
+    env = {**os.environ, "LAYERTRACER_CHECKPOINT_SECONDS": "0", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layertracer", *args, "--out", str(out)], env=env
+    )
+    checkpoint = tmp_path / ".run.layertracer-staging" / "checkpoints" / "vulnerability.npz"
+    while not checkpoint.exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    prompts = [r["prompt"] for r in rows]
+    for row, prompt in zip(rows, prompts[1:] + prompts[:1], strict=True):
+        row["prompt"] = prompt
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, _, err = run_cli([*args, "--out", str(out), "--resume"], capsys)
+    assert "6 of 6 prompts differ" in _one_line(code, err)
+    assert not out.exists()
