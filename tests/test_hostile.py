@@ -487,3 +487,20 @@ def test_resume_after_the_task_changed_is_refused(tmp_path, capsys) -> None:
     code, _, err = run_cli([*args, "--out", str(out), "--resume"], capsys)
     assert "6 of 6 prompts differ" in _one_line(code, err)
     assert not out.exists()
+
+
+def test_report_into_a_read_only_folder_is_one_line(finished_run, tmp_path, capsys, monkeypatch):
+    """(Root ignores permissions, so the refusal of the file system is injected.)"""
+    import importlib
+
+    style = importlib.import_module("layertracer.report.style")  # the module, not the function
+
+    def refused(path: Path, content: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(style, "atomic_write", refused)
+    run = _copy_run(finished_run, tmp_path / "run")
+    code, _, err = run_cli(["report", str(run)], capsys)
+    assert "Permission denied" in _one_line(code, err)
+    code, _, err = run_cli(["compare", str(run), str(run), "--out", str(tmp_path / "c")], capsys)
+    assert "Permission denied" in _one_line(code, err)

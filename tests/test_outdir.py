@@ -89,3 +89,13 @@ def test_a_live_lock_refuses_a_second_run_and_a_dead_one_is_taken_over(tmp_path:
     with OutputDir(out).lock():
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert not lock.exists()
+
+
+def test_the_run_files_name_every_figure_the_report_writes() -> None:
+    """The fixed set a publication may delete holds every figure of the report (and only
+    the run's own files), so an old run's figures never linger and nothing else goes."""
+    from layertracer.report import FIGURES, TOPK
+    from layertracer.results.outdir import FIGURE_NAMES, RUN_FILES
+
+    assert set(FIGURE_NAMES) == {entry[0] for entry in FIGURES} | {TOPK[0]}
+    assert all("/" not in name and name not in (".", "..") for name in RUN_FILES)
