@@ -45,7 +45,7 @@ def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path, c
     killed = tmp_path / "killed"
     proc = _start(killed)
     staging = tmp_path / ".killed.layertracer-staging"
-    _wait_for(staging / "checkpoints" / "vulnerability.pkl", proc)
+    _wait_for(staging / "checkpoints" / "vulnerability.npz", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "results.json").exists()  # nothing published
@@ -62,7 +62,7 @@ def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path, c
 def test_ctrl_c_says_what_was_kept_and_publishes_nothing(tmp_path) -> None:
     out = tmp_path / "run"
     proc = _start(out)
-    _wait_for(tmp_path / ".run.layertracer-staging" / "checkpoints" / "vulnerability.pkl", proc)
+    _wait_for(tmp_path / ".run.layertracer-staging" / "checkpoints" / "vulnerability.npz", proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     lines = [line for line in err.decode().splitlines() if line.strip()]

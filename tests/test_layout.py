@@ -18,7 +18,7 @@ import layertracer
 
 ROOT = Path(layertracer.__file__).parent
 LAYERS = [
-    {"_version", "errors", "atomic"},
+    {"_version", "_startup", "errors", "atomic"},
     {"config"},
     {"model", "tasks"},
     {"engine"},

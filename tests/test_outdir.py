@@ -49,16 +49,19 @@ def test_an_earlier_run_is_refused_unless_overwrite(tmp_path: Path) -> None:
         OutputDir(out, resume=True).check()
 
 
-def test_publish_replaces_the_old_run_and_keeps_foreign_files(tmp_path: Path) -> None:
+def test_publish_replaces_the_old_run_whole_and_refuses_a_foreign_file(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    _run_into(OutputDir(out), {"results.json": "old", "old_only.png": "x", "report.html": "o"})
-    (out / "notes.txt").write_text("mine")  # the user's file
+    _run_into(OutputDir(out), {"results.json": "old", "js.png": "x", "report.html": "o"})
     _run_into(OutputDir(out, overwrite=True), {"results.json": "new", "report.html": "n"})
     assert (out / "results.json").read_text() == "new"
-    assert (out / "notes.txt").read_text() == "mine"
-    assert not (out / "old_only.png").exists()  # the old run's figure does not linger
+    assert not (out / "js.png").exists()  # the old run's figure does not linger
     assert json.loads((out / MANIFEST).read_text())["files"] == ["report.html", "results.json"]
     assert not OutputDir(out).staging.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing aside, no lock
+    (out / "notes.txt").write_text("mine")  # the user's file: --overwrite refuses, naming it
+    with pytest.raises(ConfigError, match=r"holds 'notes\.txt'"):
+        OutputDir(out, overwrite=True).check()
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_publish_keeps_the_resume_state_out_of_the_run(tmp_path: Path) -> None:
@@ -86,3 +89,13 @@ def test_a_live_lock_refuses_a_second_run_and_a_dead_one_is_taken_over(tmp_path:
     with OutputDir(out).lock():
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert not lock.exists()
+
+
+def test_the_run_files_name_every_figure_the_report_writes() -> None:
+    """The fixed set a publication may delete holds every figure of the report (and only
+    the run's own files), so an old run's figures never linger and nothing else goes."""
+    from layertracer.report import FIGURES, TOPK
+    from layertracer.results.outdir import FIGURE_NAMES, RUN_FILES
+
+    assert set(FIGURE_NAMES) == {entry[0] for entry in FIGURES} | {TOPK[0]}
+    assert all("/" not in name and name not in (".", "..") for name in RUN_FILES)

@@ -16,15 +16,18 @@ Layer convention: a model with ``L`` blocks has ``L+1`` layer states; state 0 is
 embedding output (input of block 1), state ``i`` the residual stream after block ``i``.
 """
 
-from layertracer import notebook as _notebook  # registers Results.figure / _repr_html_
-from layertracer._version import __version__
-from layertracer.cli.progress import ConsoleProgress
-from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
-from layertracer.errors import LayerTracerError
-from layertracer.model.load import LoadedModel, load_model
-from layertracer.pipeline import trace
-from layertracer.results import Results, load
-from layertracer.tasks import Task, TaskItem, load_task
+from layertracer._startup import command_interrupts
+
+with command_interrupts():  # the command's start-up: Ctrl-C is one line, exit 130
+    from layertracer import notebook as _notebook  # registers Results.figure / _repr_html_
+    from layertracer._version import __version__
+    from layertracer.cli.progress import ConsoleProgress
+    from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
+    from layertracer.errors import LayerTracerError
+    from layertracer.model.load import LoadedModel, load_model
+    from layertracer.pipeline import trace
+    from layertracer.results import Results, load
+    from layertracer.tasks import Task, TaskItem, load_task
 
 __all__ = [
     "ConsoleProgress",

@@ -104,6 +104,11 @@ def _trace(
     progress = progress if progress is not None and world.is_main else SilentProgress()
     run = Run(lm, anatomy, config, task, encoded, progress, timing, world=world)
     run.checkpoints = checkpoints
+    if checkpoints is not None:  # a checkpoint is reused only for these options and prompts
+        items = zip(encoded, [item.subject for item in task.items], strict=False)
+        checkpoints.bind(
+            config.to_dict(), [(e.input_ids, e.target_id, e.answer_ids, s) for e, s in items]
+        )
     run.batch_size = _batch_size(run)
     check_memory(run)
     if "vulnerability" in config.methods:  # a missing site fails before any pass

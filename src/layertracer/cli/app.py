@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from layertracer.cli.run import run as run_command
 from layertracer.config import AnatomyOverrides, parse_final_norm
-from layertracer.errors import LayerTracerError
+from layertracer.errors import LayerTracerError, first_line
 from layertracer.model.load import DEFAULT_MODEL, resolve_device
 
 app = typer.Typer(
@@ -33,7 +34,8 @@ out = Console()
 
 
 def _friendly(func: Callable) -> Callable:
-    """Turns a LayerTracerError into one line on stderr and exit status 2."""
+    """Turns a LayerTracerError, or an OSError (a read-only folder, a full disk), into one
+    line on stderr and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
@@ -41,6 +43,10 @@ def _friendly(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except LayerTracerError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.echo(f"error: {where}{exc.strerror or first_line(exc)}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -148,8 +154,9 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C in any phase: one line, 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback
+        typer.echo("interrupted", err=True)
         sys.exit(130)
     except typer.TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # help was printed

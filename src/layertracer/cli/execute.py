@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from layertracer.config import RunConfig
-from layertracer.engine.checkpoint import Checkpoints
+from layertracer.engine.checkpoint import SUFFIX, Checkpoints, read_json
 from layertracer.engine.distributed import is_main_process, leave
-from layertracer.errors import ConfigError
+from layertracer.errors import ConfigError, LayerTracerError, first_line
 from layertracer.results import Results
 from layertracer.results.outdir import OutputDir
 
@@ -57,25 +58,7 @@ def execute(
     outdir = OutputDir(target, flags["overwrite"], flags["resume"])
     outdir.check()
     with outdir.lock():
-        staging = outdir.start()
-        try:
-            _same_options(staging, config, flags["resume"])
-            checkpoints = Checkpoints(staging / "checkpoints")
-            results = trace(
-                config.model, config.task, config, progress=progress, checkpoints=checkpoints
-            )
-            results.save(staging)
-            report_error = _report(results, staging) if flags["report"] else None
-            outdir.publish(keep=RESUME_STATE)
-        except KeyboardInterrupt:
-            kept = any((staging / "checkpoints").glob("*.pkl"))
-            where = (
-                f"the finished batches are kept in {staging} (rerun the same command with --resume)"
-                if kept
-                else "no batch had finished"
-            )
-            typer.echo(f"interrupted: nothing published to {target}; {where}", err=True)
-            raise typer.Exit(130) from None
+        results, report_error = _staged(outdir, config, flags, progress, target)
     show(results, target)
     if report_error:
         typer.echo(
@@ -84,6 +67,59 @@ def execute(
             err=True,
         )
         raise typer.Exit(2)
+
+
+def _staged(
+    outdir: OutputDir, config: RunConfig, flags: dict[str, bool], progress: object, target: Path
+) -> tuple[Results, str | None]:
+    """The run, written into the staging folder and published; returns the results and
+    what went wrong with the report, if anything. Any failure is one line, and leaves the
+    staging folder only if it holds finished batches (for ``--resume``).
+
+    Raises:
+        LayerTracerError: The run failed (an ``OSError`` becomes one, e.g. a full disk).
+        typer.Exit: 130 on Ctrl-C, after one line.
+    """
+    from layertracer.pipeline import trace
+
+    staging = outdir.start()
+    try:
+        _same_options(staging, config, flags["resume"])
+        checkpoints = Checkpoints(staging / "checkpoints")
+        results = trace(
+            config.model, config.task, config, progress=progress, checkpoints=checkpoints
+        )
+        results.save(staging)
+        report_error = _report(results, staging) if flags["report"] else None
+        outdir.publish(keep=RESUME_STATE)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback
+        where = _kept(outdir) or "no batch had finished"
+        typer.echo(f"interrupted: nothing published to {target}; {where}", err=True)
+        raise typer.Exit(130) from None
+    except BaseException as exc:
+        kept = _kept(outdir)
+        if kept and isinstance(exc, LayerTracerError) and not flags["resume"]:
+            raise type(exc)(f"{first_line(exc)}; {kept}") from None
+        if isinstance(exc, OSError):  # a full disk, a folder gone: one line, not a trace
+            where = f"; {kept}" if kept else ""
+            raise ConfigError(f"{first_line(exc)}; nothing published to {target}{where}") from None
+        raise
+    return results, report_error
+
+
+def _kept(outdir: OutputDir) -> str | None:
+    """Where an unfinished run keeps its finished batches; without a checkpoint, its
+    staging folder is removed (``None``), but that of an interrupted run ``--resume``
+    continues."""
+    if any((outdir.staging / "checkpoints").glob(f"*{SUFFIX}")):
+        return (
+            f"the finished batches are kept in {outdir.staging} (rerun the same command "
+            f"with --resume)"
+        )
+    if not outdir.resume:
+        outdir.discard()
+    return None
 
 
 def _same_options(staging: Path, config: RunConfig, resume: bool) -> None:
@@ -95,7 +131,7 @@ def _same_options(staging: Path, config: RunConfig, resume: bool) -> None:
     saved = staging / "run-config.json"
     mine = json.loads(json.dumps(config.to_dict()))
     if resume and saved.is_file():
-        theirs = json.loads(saved.read_text())
+        theirs = read_json(saved, "--resume: the interrupted run's options")
         differ = sorted(_differences(theirs, mine))
         if differ:
             raise ConfigError(

@@ -216,7 +216,7 @@ def run(
     removal_seed: int = typer.Option(
         0, help="Layer removal: seed of the random orders.", rich_help_panel="Methods"
     ),
-    out_dir: Path | None = typer.Option(
+    out_dir: str | None = typer.Option(
         None,
         "--out",
         help="Output directory (default: a new folder under ./runs/).",
@@ -332,7 +332,9 @@ def run(
     )
     if verbose and quiet:
         raise ConfigError("give -v/--verbose or --quiet, not both")
-    target = out_dir or _default_out(model, config.task or config.inputs.text)
+    if out_dir is not None and not out_dir.strip():  # Path("") would be the working folder
+        raise ConfigError("--out is empty: give the folder to write the run into")
+    target = Path(out_dir or _default_out(model, config.task or config.inputs.text))
     resolve_device(device)
     flags = {"overwrite": overwrite, "resume": resume, "report": not no_report}
     progress = SilentProgress() if quiet else ConsoleProgress(err)

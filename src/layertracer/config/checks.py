@@ -23,6 +23,20 @@ DEFAULT_METHODS = ("lens", "particles", "vulnerability")
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")
 SENSITIVITY_DELTAS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
+# Bounds checked before any work, so that a typo is refused rather than run for days.
+MAX_SEED = 2**63 - 1  # seeds are stored as int64
+MAX_SEEDS = 1024  # vulnerability seeds (--seeds, --max-seeds)
+MAX_REPEATS = 1000  # --removal-random orders, --tracing-copies
+
+
+def seed_ok(option: str, seed: int) -> None:
+    """Raises :class:`ConfigError` unless ``0 <= seed <= MAX_SEED`` (a 64-bit signed int)."""
+    check(0 <= seed <= MAX_SEED, f"{option} must be in 0..2**63-1, got {str(seed)[:40]}")
+
+
+def at_most(option: str, value: int, limit: int) -> None:
+    """Raises :class:`ConfigError` if ``value`` exceeds ``limit``."""
+    check(value <= limit, f"{option} must be at most {limit}, got {str(value)[:40]}")
 
 
 def check(ok: bool, message: str) -> None:

@@ -10,12 +10,16 @@ from layertracer.config.checks import (
     CKA_REPRESENTATIONS,
     LAYER_RULES,
     MASK_MODES,
+    MAX_REPEATS,
+    MAX_SEEDS,
     POSITIONS,
     PROTECT,
     SENSITIVITY_DELTAS,
     SITES,
+    at_most,
     check,
     choice,
+    seed_ok,
 )
 from layertracer.config.protocols import PROTOCOLS
 
@@ -101,6 +105,10 @@ class VulnerabilityConfig:
         check(len(self.seeds) > 0, "--seeds needs at least one seed")
         check(len(set(self.seeds)) == len(self.seeds), f"--seeds repeats a seed: {self.seeds}")
         check(all(s >= 0 for s in self.seeds), f"--seeds must be >= 0, got {self.seeds}")
+        for seed in self.seeds:
+            seed_ok("--seeds", seed)
+        at_most("--max-seeds", self.max_seeds, MAX_SEEDS)
+        at_most("--seeds (count)", len(self.seeds), MAX_SEEDS)
         check(0 < self.mask_ratio < 1, f"--mask-ratio must be in (0, 1), got {self.mask_ratio}")
         choice("--mask-mode", self.mask_mode, MASK_MODES)
         choice("--positions", self.positions, POSITIONS)
@@ -225,6 +233,8 @@ class TracingConfig:
         )
         check(self.copies >= 1, f"--tracing-copies must be >= 1, got {self.copies}")
         check(self.seed >= 0, f"--tracing-seed must be >= 0, got {self.seed}")
+        seed_ok("--tracing-seed", self.seed + self.copies - 1)  # copy c is seed + c
+        at_most("--tracing-copies", self.copies, MAX_REPEATS)
         check(
             self.map_prompts is None or self.map_prompts >= 0,
             f"--tracing-map-prompts must be >= 0, got {self.map_prompts}",
@@ -270,6 +280,8 @@ class RemovalConfig:
             f"--removal-random must be >= 1, got {self.random_orders}",
         )
         check(self.random_seed >= 0, f"--removal-seed must be >= 0, got {self.random_seed}")
+        seed_ok("--removal-seed", self.random_seed)
+        at_most("--removal-random", self.random_orders, MAX_REPEATS)
         check(
             self.sets_per_replay is None or self.sets_per_replay >= 1,
             f"sets_per_replay must be >= 1, got {self.sets_per_replay}",

@@ -86,6 +86,7 @@ def write_report(
         ReportError: Missing or malformed results, or an output path that is not a folder.
     """
     data = run_data(results_or_dir)
+    _known_prompt(data, topk_prompt)
     out = _out_dir(results_or_dir, out_dir)
     drawn, notes = draw_all(data, out, topk_prompt)
     page = render("report.html.j2", **report_context(data, drawn, notes))
@@ -157,12 +158,23 @@ def _topk(data: dict, out: Path, wanted: str | int | None, notes: list[str]) -> 
             "top-k tokens (prompts[i].topk)."
         )
         return []
-    shown = (str(data["prompts"][index].get("id")), str(index))
-    if wanted is not None and str(wanted) not in shown:
-        notes.append(f"Top-k table: prompt {wanted!r} not found, showing another one.")
     fig = topk.topk_table(data, index)
     caption = f"{TOPK[2]} Prompt: {data['prompts'][index].get('id', index)}."
     return [Drawn(TOPK[0], TOPK[1], caption, data_uri(save(fig, out, TOPK[0])))]
+
+
+def _known_prompt(data: dict, wanted: str | int | None) -> None:
+    """Refuses a top-k prompt (id or index) that the run does not have.
+
+    Raises:
+        ReportError: No prompt has that id or index.
+    """
+    rows = data["prompts"]
+    if wanted is None or any(str(r.get("id")) == str(wanted) for r in rows):
+        return
+    if str(wanted).isdecimal() and int(str(wanted)) < len(rows):
+        return
+    raise ReportError(f"--prompt {str(wanted)[:80]!r}: no prompt has this id (or index)")
 
 
 def _out_dir(source: object, out_dir: str | Path | None) -> Path:

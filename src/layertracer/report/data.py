@@ -43,7 +43,40 @@ def run_data(source: Results | dict | str | Path) -> dict:
     model = data["model"]
     if len(model["layer_types"]) != model["num_layers"]:
         model["layer_types"] = ["unknown"] * model["num_layers"]
+    _layers_in_range(data, int(model["num_layers"]))
     return data
+
+
+# Fields that name layer states (each an index 0..L, or a list of them), wherever they sit.
+LAYER_FIELDS = frozenset(
+    {"vulnerable_layer", "particle_layer", "critical_layer", "critical_layers",
+     "confidence_set", "per_seed_vulnerable_layer"}
+)  # fmt: skip
+
+
+def _layers_in_range(data: dict, L: int) -> None:
+    """Refuses a results object whose layer fields name a layer state outside ``0..L``.
+
+    Raises:
+        ReportError: The first such field, by its JSON path.
+    """
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            where = f"{path}.{key}" if path else str(key)
+            if key in LAYER_FIELDS or where == "particles.layers":
+                bad = [v for v in _ints(value) if not 0 <= v <= L]
+                if bad:
+                    raise ReportError(f"{where}: layer {bad[0]} is not a layer state 0..{L}")
+            elif isinstance(value, (dict, list)):
+                stack.append((where, value))
+
+
+def _ints(value: object) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
 
 
 def output_dir(path: str | Path) -> Path:

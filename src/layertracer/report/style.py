@@ -24,6 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from layertracer.atomic import atomic_write
+
 DPI = 150
 # Block kinds (as :mod:`layertracer.model.layer_types` names them) in light colours, so that the
 # strips read as background; data are drawn in DATA and ACCENT, runs in RUN_COLORS.
@@ -180,11 +182,14 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> bytes:
-    """Writes ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``; returns the PNG bytes."""
+    """Writes ``name.png`` (150 dpi) and ``name.svg`` into ``out_dir``, each atomically;
+    returns the PNG bytes."""
     png_bytes = png(fig)
-    (out_dir / f"{name}.png").write_bytes(png_bytes)
+    atomic_write(out_dir / f"{name}.png", png_bytes)  # a kill never leaves half a figure
     fig.set_layout_engine("none")  # keep the layout just computed: the SVG matches the PNG
-    fig.savefig(out_dir / f"{name}.svg", format="svg", metadata={"Date": None})
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None})
+    atomic_write(out_dir / f"{name}.svg", svg.getvalue())
     return png_bytes
 
 

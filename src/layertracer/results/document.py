@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from layertracer.results.sections import (
 
 SCHEMA_VERSION = 1
 ARRAYS = "arrays.npz"
+MAX_JSON_BYTES = 2**30  # a results.json beyond 1 GiB is not one this tool wrote
 
 
 class Results(BaseModel):
@@ -212,22 +214,42 @@ def load(path: str | Path) -> Results:
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise ResultsError(f"{path}: no results.json here (run `layertracer run --out DIR`)")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ResultsError(f"{file}: not a text file ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-    except OSError as exc:
-        raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
-    results = Results.from_dict(data, str(file))
+    results = Results.from_dict(read_json(file), str(file))
     arrays = file.parent / ARRAYS
     if arrays.is_file():
         try:
             results.arrays.update(read_npz(arrays))
-        except (OSError, ValueError) as exc:  # truncated or not an npz file
-            raise ResultsError(f"{arrays}: cannot read ({exc})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated, not npz
+            raise ResultsError(f"{arrays}: cannot read ({type(exc).__name__}: {exc})") from None
     return results
+
+
+def read_json(file: Path) -> object:
+    """A results.json file's object: at most :data:`MAX_JSON_BYTES`, strict JSON (no
+    ``NaN``/``Infinity``, which results.json writes as ``null``), not nested beyond what
+    Python parses.
+
+    Raises:
+        ResultsError: Too large, not UTF-8 text, not strict JSON, nested too deep, unreadable.
+    """
+    try:
+        if file.stat().st_size > MAX_JSON_BYTES:
+            raise ResultsError(f"{file}: larger than {MAX_JSON_BYTES // 2**20} MiB")
+        return json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{file}: not a text file ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    except ValueError as exc:
+        raise ResultsError(f"{file}: not strict JSON ({exc})") from None
+    except RecursionError:
+        raise ResultsError(f"{file}: nested too deep to be a results.json") from None
+    except OSError as exc:
+        raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number results.json holds")
 
 
 def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:

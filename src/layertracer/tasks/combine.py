@@ -66,9 +66,8 @@ def load_tasks(
     parts = []
     for one in split_specs(os.fspath(spec)):
         task = load_task(one, None if shots else max_items, fields, split)
-        task = few_shot(task, shots)
-        items = task.items[:max_items] if max_items is not None else task.items
-        parts.append(replace(task, items=tuple(replace(it, suite=task.name) for it in items)))
+        task = few_shot(task, shots, limit=max_items)
+        parts.append(replace(task, items=tuple(replace(it, suite=task.name) for it in task.items)))
     return merge(parts)
 
 

@@ -39,13 +39,16 @@ from layertracer.tasks.schema import Task, TaskItem
 SEPARATOR = "\n"
 
 
-def few_shot(task: Task, shots: int, seed: int = 0) -> Task:
+def few_shot(task: Task, shots: int, seed: int = 0, limit: int | None = None) -> Task:
     """Prepend ``shots`` demonstrations from the same task to every item's prompt.
 
     Args:
         task: A loaded task.
         shots: How many demonstrations per item (0 returns the task unchanged).
         seed: Picks which usable items become demonstrations, and their order.
+        limit: Keep only the first ``limit`` items (``--max-prompts``); their
+            demonstrations are still drawn from the whole task. The work is linear in the
+            task's size for each item kept.
 
     Returns:
         A task with the same name, source, warnings and item ids, targets and subjects;
@@ -57,11 +60,13 @@ def few_shot(task: Task, shots: int, seed: int = 0) -> Task:
     """
     _check_count("shots", shots)
     _check_count("seed", seed)
+    kept = task.items if limit is None else task.items[:limit]
     if shots == 0:
-        return task
+        return replace(task, items=tuple(kept))
+    texts = [(other.prompt + other.target).casefold() for other in task.items]
     items = []
-    for item in task.items:
-        usable = [other for other in task.items if _usable(other, item)]
+    for item in kept:
+        usable = [o for o, text in zip(task.items, texts, strict=True) if _usable(o, text, item)]
         if len(usable) < shots:
             raise TaskError(
                 f"few-shot with {shots} shots needs {shots + 1} usable items per item, but "
@@ -81,15 +86,15 @@ def _check_count(name: str, value: object) -> None:
         raise TaskError(f"few-shot {name} must be a non-negative integer, got {value!r}")
 
 
-def _usable(demo: TaskItem, item: TaskItem) -> bool:
-    """Whether ``demo`` may be shown before ``item`` without giving its answer away."""
+def _usable(demo: TaskItem, text: str, item: TaskItem) -> bool:
+    """Whether ``demo`` (its prompt + target casefolded: ``text``) may be shown before
+    ``item`` without giving its answer away."""
     if demo.id == item.id or demo.prompt == item.prompt:
         return False
     answer = item.target.strip().casefold()
     if demo.target.strip().casefold() == answer:
         return False
-    text = (demo.prompt + demo.target).casefold()
-    if re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", text):
+    if answer in text and re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", text):
         return False
     return not (item.subject and item.subject.casefold() in text)
 

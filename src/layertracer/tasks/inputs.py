@@ -6,8 +6,6 @@ fails fast; encoding (:func:`encode_input`) needs the model's tokenizer.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from layertracer.config import RunConfig
 from layertracer.errors import TaskError
 from layertracer.tasks import Task, few_shot, load_tasks
@@ -36,10 +34,7 @@ def load_input(task: object, config: RunConfig) -> Task | TextSample:
         return load_tasks(task, config.max_prompts, config.shots, fields, split)
     if not isinstance(task, Task):  # a list of items or a DataFrame; anything else: TaskError
         task = inline_task(task, config.inputs.fields)
-    task = few_shot(task, config.shots)
-    if config.max_prompts is not None:
-        task = replace(task, items=task.items[: config.max_prompts])
-    return task
+    return few_shot(task, config.shots, limit=config.max_prompts)
 
 
 def encode_input(

@@ -22,6 +22,7 @@ from layertracer.tasks.registry import is_suite, suite_names, suite_text
 from layertracer.tasks.schema import Task
 
 SUFFIXES = {".jsonl": "jsonl", ".csv": "csv"}
+MAX_TASK_BYTES = 2**30  # 1 GiB: checked before reading, so a huge file is refused at once
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ def _open(spec: str) -> _Source:
         return _Source(spec, f"builtin:{spec}", spec, suite_text(spec), "jsonl")
     path = Path(spec)
     suffix = path.suffix.lower()
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise TaskError(f"{spec}: not a regular file (a pipe or a device); give a task file")
     if path.is_file():
         if suffix not in SUFFIXES:
             raise TaskError(
@@ -154,8 +157,15 @@ def _unknown_message(spec: str) -> str:
 
 
 def _read_text(path: Path, where: str) -> str:
-    """Read a task file as UTF-8 (a leading byte-order mark is dropped)."""
+    """Read a task file as UTF-8 (a leading byte-order mark is dropped), at most
+    :data:`MAX_TASK_BYTES`."""
     try:
+        size = path.stat().st_size
+        if size > MAX_TASK_BYTES:
+            raise TaskError(
+                f"{where}: {size / 2**20:.0f} MiB is more than a task file may hold "
+                f"({MAX_TASK_BYTES // 2**20} MiB); split it or use --max-prompts on a part"
+            )
         data = path.read_bytes()
     except OSError as err:
         raise TaskError(f"{where}: cannot read the file ({err.strerror})") from err

@@ -83,6 +83,9 @@ def _read_jsonl(text: str, where: str) -> tuple[list[RawRecord], list[str]]:
         except json.JSONDecodeError as err:
             problems.append(problem(where, number, f"invalid JSON ({err.msg}, column {err.colno})"))
             continue
+        except RecursionError:
+            problems.append(problem(where, number, "JSON nested too deep to be a task item"))
+            continue
         if not isinstance(value, dict):
             problems.append(
                 problem(where, number, f"expected a JSON object, got {_json_type(value)}")

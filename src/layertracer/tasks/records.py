@@ -86,6 +86,9 @@ def check_record(
     target = _text_field(fields, names[1], where, line, problems, hint=True)
     item_id = _id_field(fields, where, line, problems)
     subject = _subject_field(fields, prompt, where, line, problems)
+    texts = {names[0]: prompt, names[1]: target, "id": item_id, "subject": subject}
+    for name, value in texts.items():
+        _unicode(name, value, where, line, problems)
     if problems or prompt is None or target is None or item_id is None:
         return None, problems
     return TaskItem(id=item_id, prompt=prompt, target=target, subject=subject), problems
@@ -114,6 +117,20 @@ def _text_field(
         problems.append(problem(where, line, f"field '{name}' is empty"))
         return None
     return value
+
+
+def _unicode(name: str, value: str | None, where: str, line: int, problems: list[str]) -> None:
+    """Checks that a text field is valid Unicode (JSON can spell a lone surrogate,
+    ``"\\ud800"``, which no tokenizer or UTF-8 file can take)."""
+    if value is None:
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = f"U+{ord(value[err.start]):04X}"
+        problems.append(
+            problem(where, line, f"field '{name}' holds a lone surrogate ({bad}), not valid text")
+        )
 
 
 def _id_field(fields: dict[str, Any], where: str, line: int, problems: list[str]) -> str | None:
