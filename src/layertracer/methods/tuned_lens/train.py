@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from layertracer.config import LensConfig
+from layertracer.errors import ModelError
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.model.load import LoadedModel, input_device
@@ -108,6 +109,11 @@ def train_lens(
     ``cfg.steps`` steps of ``cfg.batch`` positions, each position at most once, in the
     order of a generator seeded with ``cfg.seed``, on ``device`` (default: the states').
     ``step(loss)`` is called per step."""
+    if any(p.is_inference() for p in anatomy.unembed.parameters()):
+        raise ModelError(
+            "the model was built under torch.inference_mode, so no gradient can pass "
+            "through its unembedding; load it outside inference mode to train a tuned lens"
+        )
     L, d = states.shape[0] - 1, states.shape[2]
     device = device or states.device
     lens = TunedLens(L, d).to(device)
