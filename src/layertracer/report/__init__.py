@@ -18,7 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
-from layertracer.report import figures, js_figure, method_figures, removal, topk
+from layertracer.report import figures, js_figure, lens_figure, method_figures, removal, topk
 from layertracer.report.data import output_dir, run_data
 from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
@@ -38,6 +38,11 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
     ("particles", "Task particles",
      "How many prompts have their particle at each layer, with median and IQR (the "
      "sensitivity to the jump threshold δ is the table in the summary).", figures.particles),
+    ("lens_kl", "Logit lens and tuned lens",
+     "Held-out KL divergence of the model's output from each lens's reading of every layer "
+     "(bits; symmetric-log axis beyond 2 bits; 0 at the last layer); drawn when the run used a "
+     "tuned lens.",
+     lens_figure.lens_kl),
     ("js", "Vulnerability (Jensen–Shannon divergence)",
      "Output change when the state at each layer is perturbed: single seeds, the mean with its "
      "95% bootstrap band over prompts and seeds, the vulnerable layer (argmax of the mean) "
