@@ -25,6 +25,7 @@ from layertracer.model.lens_cache import fingerprint, lens_key
 from layertracer.model.load import LoadedModel
 from layertracer.model.tiny import checking_model
 from layertracer.model.tuned import TunedLens, load_lens, save_lens
+from layertracer.results.summary import summary_rows
 from layertracer.run import SilentProgress
 from layertracer.tasks.corpus import corpus_windows
 from tests.conftest import run_cli, tiny
@@ -163,6 +164,10 @@ def test_a_tuned_lens_run_reads_the_logit_particles_beside_its_own(
     ]
     assert tuned.particles["lens"] == "tuned" and tuned.particles["other_lens"]["lens"] == "logit"
     assert tuned.particles["other_lens"]["none_fraction"] == logit.particles["none_fraction"]
+    rows = {row.measure: row.value for row in summary_rows(tuned.to_dict())}
+    other = tuned.particles["other_lens"]
+    expect_none = f"none {other['none_fraction']:.0%}"
+    assert expect_none in rows["  … under the logit lens (this run: tuned)"]
     for a, b in zip(tuned.prompts, logit.prompts, strict=True):  # same last layer
         assert a.target_prob[-1] == pytest.approx(b.target_prob[-1], abs=1e-6)
 
@@ -190,3 +195,21 @@ def test_bad_lens_options_fail_before_a_model_loads() -> None:
         LensConfig(kind="tunned")
     with pytest.raises(ConfigError, match="--lens-tokens"):
         LensConfig(tokens=4, batch=32)
+
+
+def test_lens_figure_only_with_both_curves() -> None:
+    from layertracer.report.lens_figure import lens_kl
+
+    data = {
+        "model": {"num_layers": 2, "layer_types": ["attention"] * 2, "spec": "m"},
+        "task": {"name": "t"},
+        "lens": {"kind": "tuned", "kl_bits": {"logit": [30.0, 2.0, 0.0], "tuned": [3.0, 1.0, 0.0]}},
+        "prompts": [],
+    }
+    fig = lens_kl(data)
+    assert fig is not None
+    lines = fig.axes[0].get_lines()
+    assert [list(line.get_ydata()) for line in lines[:2]] == [[30.0, 2.0, 0.0], [3.0, 1.0, 0.0]]
+    assert lines[1].get_linewidth() > lines[0].get_linewidth()  # the run's own lens
+    data["lens"] = {"kind": "logit"}
+    assert lens_kl(data) is None
