@@ -36,7 +36,7 @@ class LensConfig:
     """
 
     kind: str = "logit"
-    tokens: int = 8192
+    tokens: int = 4096
     batch: int = 32
     heldout: int = 512
     window: int = 128

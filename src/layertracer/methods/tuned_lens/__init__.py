@@ -24,6 +24,7 @@ from layertracer.config import LensConfig
 from layertracer.methods.tuned_lens.measure import kl_bits
 from layertracer.methods.tuned_lens.train import corpus_states, train_lens
 from layertracer.model.anatomy import Anatomy
+from layertracer.model.bundled import remove_stale_conversions
 from layertracer.model.lens_cache import fingerprint, lens_folder, lens_key
 from layertracer.model.load import LoadedModel, input_device
 from layertracer.model.tuned import META, TunedLens, load_lens, save_lens
@@ -79,6 +80,7 @@ def tuned_lens(
     lens, meta = train_and_measure(lm, anatomy, cfg, stage)
     meta.update(model=lm.spec, key=key)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_conversions(folder.parent)  # a killed training's temporary folder
     tmp = tempfile.mkdtemp(prefix=f".{folder.name}-{os.getpid()}-", dir=folder.parent)
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is not
     try:
