@@ -27,7 +27,8 @@ from layertracer.model.tiny import checking_model
 from layertracer.model.tuned import TunedLens, load_lens, save_lens
 from layertracer.results.summary import summary_rows
 from layertracer.run import SilentProgress
-from layertracer.tasks.corpus import corpus_windows
+from layertracer.tasks.corpus import corpus_text, corpus_windows
+from layertracer.tasks.text import special_prefix
 from tests.conftest import run_cli, tiny
 
 SMALL = LensConfig(kind="tuned", tokens=96, batch=16, heldout=64, window=32, lr=3e-3)
@@ -213,3 +214,16 @@ def test_lens_figure_only_with_both_curves() -> None:
     assert lines[1].get_linewidth() > lines[0].get_linewidth()  # the run's own lens
     data["lens"] = {"kind": "logit"}
     assert lens_kl(data) is None
+
+
+def test_corpus_windows_hold_exactly_the_first_tokens_of_the_text() -> None:
+    tokenizer = tiny("llama").tokenizer
+    windows = corpus_windows(tokenizer, "train", 100, 32)
+    ids = tokenizer(corpus_text("train"), add_special_tokens=False)["input_ids"]
+    assert windows.input_ids[windows.text_mask].tolist() == ids[:100]
+    prefix = special_prefix(tokenizer)
+    assert windows.input_ids.shape == (4, len(prefix) + 32)  # 32 + 32 + 32 + 4
+    assert not windows.text_mask[:, : len(prefix)].any()
+    assert corpus_text("heldout")[:200] not in corpus_text("train")
+    with pytest.raises(ConfigError, match="lower --lens-tokens"):
+        corpus_windows(tokenizer, "heldout", len(ids) * 10, 32)
