@@ -28,7 +28,7 @@ __all__ = ["FIGURES", "draw_figure", "figure_caption", "write_compare", "write_r
 
 # (file name, title, one-line caption, drawing function); README's figure list mirrors it.
 FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
-    ("lens_heatmap", "Logit-lens heatmap",
+    ("lens_heatmap", "Lens heatmap",
      "Probability of the target token read out after every layer (columns) for every prompt "
      "(rows, sorted by particle layer, no particle last); circles mark the task particles.",
      figures.lens_heatmap),
@@ -65,7 +65,7 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
 )  # fmt: skip
 TOPK = (
     "topk",
-    "Top-k tokens per layer (logit lens)",
+    "Top-k tokens per layer (the run's lens)",
     "The most probable next tokens read out after every layer for one prompt, shaded by "
     "probability; the target token is boxed.",
 )
