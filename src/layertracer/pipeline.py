@@ -174,10 +174,7 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
             own = model_logprobs(lm.model, batch.input_ids, batch.attention_mask, batch.last)
         states = cap.states()
         traj = trajectories(anatomy, states, batch.last, batch.targets, TOP_K, chosen)
-        second = traj.target_prob.new_full(traj.target_prob.shape, float("nan"))  # [B, L+1]
-        if other is not None:
-            second = trajectories(anatomy, states, batch.last, batch.targets, 1, other[1])
-            second = second.target_prob
+        second = _other_lens(anatomy, states, batch, other, traj.target_prob)  # [B, L+1]
         error = (traj.final_logprobs - own.to(traj.final_logprobs.device)).abs().max()
         stats.add(states, batch.attention_mask)
         errors.append(error)
@@ -207,6 +204,19 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
         merged.merge(part)
     second = second if other is not None else None
     return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged, bi, angular, second)
+
+
+def _other_lens(
+    anatomy: Anatomy,
+    states: list[torch.Tensor],
+    batch: Batch,
+    other: tuple[str, Callable | None] | None,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """The target's probability under the other lens ``[B, L+1]`` (NaN when none)."""
+    if other is None:
+        return like.new_full(like.shape, float("nan"))
+    return trajectories(anatomy, states, batch.last, batch.targets, 1, other[1]).target_prob
 
 
 def _batch_size(run: Run) -> int:
