@@ -57,11 +57,26 @@ def base_results(run: Run) -> Results:
             tolerance=FIDELITY_TOLERANCE,
             positions="last real token of each prompt",
             dtype="float32",
+            **lens_record(run),
         ),
         prompts=rows,
         accuracy=sum(bool(r.correct) for r in rows) / len(rows),
         warnings=warnings,
     )
+
+
+def lens_record(run: Run) -> dict:
+    """The ``lens`` section's fields about the lenses: the kind, the other lens read beside
+    it, ``kl_bits`` of both lenses per layer (held-out, bits) and the tuned lens's training
+    record (docs/method.md#tuned-lens)."""
+    kind = run.config.lens.kind
+    other = "logit" if kind == "tuned" else ("tuned" if run.tuned is not None else None)
+    record: dict = {"kind": kind, "other": other}
+    if run.tuned is not None:
+        meta = dict(run.tuned[1])
+        record["kl_bits"] = meta.pop("kl_bits")
+        record["tuned"] = meta
+    return record
 
 
 def _task_info(run: Run) -> dict:

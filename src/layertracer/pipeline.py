@@ -40,6 +40,7 @@ from layertracer.results.sections import (
 from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.stages.lens import similarity as similarity_stage
+from layertracer.stages.tuned_lens import prepare_lens, readers
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
 from layertracer.tasks.inline import describe
@@ -114,6 +115,7 @@ def _trace(
     if "vulnerability" in config.methods:  # a missing site fails before any pass
         with timed(timing, "anatomy"), torch.inference_mode():
             run.sites = require_site(lm, anatomy, config.vulnerability.site)
+    prepare_lens(run)
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
     run.results = base_results(run)
@@ -171,12 +173,14 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
     rows: dict[int, tuple[torch.Tensor, ...]] = {}
     errors: list[torch.Tensor] = []  # per batch, max |Δ log-prob| (kept on the device)
     stats = ActivationStats()
+    chosen, other = readers(run)
 
     def work(batch: Batch) -> None:
         with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
             own = model_logprobs(lm.model, batch.input_ids, batch.attention_mask, batch.last)
         states = cap.states()
-        traj = trajectories(anatomy, states, batch.last, batch.targets, TOP_K)
+        traj = trajectories(anatomy, states, batch.last, batch.targets, TOP_K, chosen)
+        second = _other_lens(anatomy, states, batch, other, traj.target_prob)  # [B, L+1]
         error = (traj.final_logprobs - own.to(traj.final_logprobs.device)).abs().max()
         stats.add(states, batch.attention_mask)
         errors.append(error)
@@ -185,7 +189,7 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
         for row, n in enumerate(batch.index):
             rows[n] = (
                 traj.target_prob[row], traj.topk_ids[row], traj.topk_probs[row],
-                bi[row], angular[row],
+                bi[row], angular[row], second[row],
             )  # fmt: skip
         step()
 
@@ -198,13 +202,27 @@ def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
             f"{lm.model_type!r} by {fidelity:.3g} > {FIDELITY_TOLERANCE:g} on this task"
         )
     gathered = run.gather(rows)
-    target_prob, topk_ids, topk_probs, bi, angular = (
-        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(5)
-    )  # [N, L+1], [N, L+1, k], [N, L+1, k], [N, L+1], [N, L+1]
+    target_prob, topk_ids, topk_probs, bi, angular, second = (
+        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(6)
+    )  # [N, L+1], [N, L+1, k], [N, L+1, k], [N, L+1], [N, L+1], [N, L+1]
     merged = ActivationStats()  # every rank sums the ranks' sums in rank order: same plan
     for part in run.world.all_gather(stats.finish()):
         merged.merge(part)
-    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged, bi, angular)
+    second = second if other is not None else None
+    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged, bi, angular, second)
+
+
+def _other_lens(
+    anatomy: Anatomy,
+    states: list[torch.Tensor],
+    batch: Batch,
+    other: tuple[str, Callable | None] | None,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """The target's probability under the other lens ``[B, L+1]`` (NaN when none)."""
+    if other is None:
+        return like.new_full(like.shape, float("nan"))
+    return trajectories(anatomy, states, batch.last, batch.targets, 1, other[1]).target_prob
 
 
 def _batch_size(run: Run) -> int:

@@ -32,6 +32,7 @@ from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.load import LoadedModel, input_device
 from layertracer.model.sites import SiteMap
+from layertracer.model.tuned import TunedLens
 from layertracer.results import Results
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
@@ -68,6 +69,9 @@ class CleanPass:
         bi: Block Influence per prompt and layer (docs/method.md#block-influence).
             ``[N, L+1]``
         angular: Angular distance per prompt and layer (span ``removal.span``). ``[N, L+1]``
+        other_target_prob: The target's probability under the other lens (the logit lens
+            of a tuned-lens run, the tuned lens of a logit-lens run whose model has one in
+            the cache); ``None`` when there is none. ``[N, L+1]``
     """
 
     target_prob: torch.Tensor
@@ -77,6 +81,7 @@ class CleanPass:
     stats: ActivationStats
     bi: torch.Tensor | None = None
     angular: torch.Tensor | None = None
+    other_target_prob: torch.Tensor | None = None
 
 
 @dataclass
@@ -119,6 +124,7 @@ class Run:
         batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
         sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
         checkpoints: Where stages checkpoint their batches (``None``: no checkpoints).
+        tuned: The model's tuned lens and its record (``None``: not used, none cached).
     """
 
     lm: LoadedModel
@@ -136,6 +142,7 @@ class Run:
     batch_size: int = 8
     sizers: dict[str, BatchSizer] = field(default_factory=dict)
     checkpoints: Checkpoints | None = None
+    tuned: tuple[TunedLens, dict] | None = None
     _step: Callable[[], None] = field(default=lambda: None, repr=False)
     _per_batch: int = field(default=1, repr=False)
     _channels: dict[int, str] | None = field(default=None, repr=False)

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from layertracer.cli.lens import lens_app
+from layertracer.cli.lens import train as lens_train
 from layertracer.cli.run import run as run_command
 from layertracer.config import AnatomyOverrides, parse_final_norm
 from layertracer.errors import LayerTracerError, first_line
@@ -29,6 +31,7 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(help="Built-in task suites, and validation of task files.")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(lens_app, name="lens")
 err = Console(stderr=True)
 out = Console()
 
@@ -53,6 +56,7 @@ def _friendly(func: Callable) -> Callable:
 
 
 app.command("run")(_friendly(run_command))
+lens_app.command("train")(_friendly(lens_train))
 
 
 @app.command()

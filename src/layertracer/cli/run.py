@@ -25,6 +25,7 @@ from layertracer.config import (
     AnatomyOverrides,
     CKAConfig,
     InputConfig,
+    LensConfig,
     ParticleConfig,
     RemovalConfig,
     RunConfig,
@@ -165,6 +166,18 @@ def run(
         help="Massive channel: mean |h| > this × the median channel's.",
         rich_help_panel="Protocol",
     ),
+    lens: str = typer.Option(
+        "logit",
+        "--lens",
+        help="Lens of trajectories, top-k and particles: logit | tuned (trained once per "
+        "model and cached; see `layertracer lens train`).",
+        rich_help_panel="Protocol",
+    ),
+    lens_tokens: int = typer.Option(
+        LensConfig.tokens,
+        help="Tuned lens: training tokens (time grows linearly with them).",
+        rich_help_panel="Protocol",
+    ),
     site: str = typer.Option(
         "residual",
         help="Perturbed site: residual | mixer | mlp | state (see `inspect`).",
@@ -300,6 +313,7 @@ def run(
             truncate,
         ),
         particles=ParticleConfig(delta=delta, z=z),
+        lens=LensConfig(kind=lens, tokens=lens_tokens),
         anatomy=AnatomyOverrides(blocks, parse_final_norm(final_norm), unembed),
         cka=CKAConfig(estimator=cka_estimator, representation=cka_representation),
         ablation=AblationConfig(replay=not no_replay),

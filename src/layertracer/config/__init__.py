@@ -4,6 +4,7 @@ model is loaded.
 
 - :mod:`.checks`: the allowed values and the two checks;
 - :mod:`.methods`: the options of each analysis method;
+- :mod:`.lens`: the lens (logit or tuned) and the tuned lens's training;
 - :mod:`.run`: inputs, anatomy overrides and the run itself;
 - :mod:`.parse`: command-line text to values.
 """
@@ -23,6 +24,7 @@ from layertracer.config.checks import (
     SENSITIVITY_DELTAS,
     SITES,
 )
+from layertracer.config.lens import LENS_KINDS, LensConfig
 from layertracer.config.methods import (
     AblationConfig,
     AgreementConfig,
@@ -52,6 +54,7 @@ __all__ = [
     "DEVICES",
     "DEVICE_MAPS",
     "DTYPES",
+    "LENS_KINDS",
     "MASK_MODES",
     "POSITIONS",
     "PROTECT",
@@ -64,6 +67,7 @@ __all__ = [
     "AnatomyOverrides",
     "CKAConfig",
     "InputConfig",
+    "LensConfig",
     "ParticleConfig",
     "RemovalConfig",
     "RunConfig",

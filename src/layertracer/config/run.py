@@ -15,6 +15,7 @@ from layertracer.config.checks import (
     check,
     choice,
 )
+from layertracer.config.lens import LensConfig
 from layertracer.config.methods import (
     AblationConfig,
     AgreementConfig,
@@ -114,6 +115,8 @@ class RunConfig:
         tracing: Causal-tracing options.
         removal: Layer-removal options (also the span of the ``angular`` criterion).
         inputs: Task fields, chat template, text mode, full-answer log-probs.
+        lens: The lens that reads the layer states (``logit`` or ``tuned``) and the tuned
+            lens's training settings.
     """
 
     model: str = "smollm2-135m"
@@ -135,6 +138,7 @@ class RunConfig:
     tracing: TracingConfig = field(default_factory=TracingConfig)
     removal: RemovalConfig = field(default_factory=RemovalConfig)
     inputs: InputConfig = field(default_factory=InputConfig)
+    lens: LensConfig = field(default_factory=LensConfig)
 
     def __post_init__(self) -> None:
         check(

@@ -1,5 +1,6 @@
 """The logit lens: ``log_softmax(T(unembed(final_norm(h_i))))`` in float32
-(docs/method.md#logit-lens).
+(docs/method.md#logit-lens), or the tuned lens when a translator is given: the same
+readout of ``translate(i, h_i)`` (docs/method.md#tuned-lens).
 
 Computed only at the rows that are needed (each prompt's last real token), one layer at
 a time, so ``[layers, batch, seq, vocab]`` is never materialised.
@@ -7,7 +8,7 @@ a time, so ``[layers, batch, seq, vocab]`` is never materialised.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -79,6 +80,7 @@ def trajectories(
     last: torch.Tensor,
     targets: torch.Tensor,
     k: int = 5,
+    translate: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
 ) -> Trajectories:
     """Lens readout of every layer state at each prompt's last real token.
 
@@ -88,10 +90,15 @@ def trajectories(
         last: Index of each prompt's last real token. ``[batch]``
         targets: Target token ids. ``[batch]``
         k: How many top tokens to keep per layer.
+        translate: ``(layer, rows) -> rows`` applied before the readout (the tuned lens's
+            translators); ``None``: the logit lens.
     """
     probs, top_p, top_i = [], [], []
     logprobs = None
-    for _, logprobs in lens_each(anatomy, [gather_rows(s, last) for s in states]):
+    rows = [gather_rows(s, last) for s in states]
+    if translate is not None:
+        rows = [translate(i, r) for i, r in enumerate(rows)]
+    for _, logprobs in lens_each(anatomy, rows):
         index = targets.to(logprobs.device)[:, None]  # [batch, 1]
         probs.append(logprobs.gather(1, index)[:, 0].exp())  # [batch]
         top = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)  # sorted, ties by index

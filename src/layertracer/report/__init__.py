@@ -18,7 +18,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
-from layertracer.report import figures, js_figure, method_figures, removal, topk
+from layertracer.report import figures, js_figure, lens_figure, method_figures, removal, topk
 from layertracer.report.data import output_dir, run_data
 from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
@@ -28,7 +28,7 @@ __all__ = ["FIGURES", "draw_figure", "figure_caption", "write_compare", "write_r
 
 # (file name, title, one-line caption, drawing function); README's figure list mirrors it.
 FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
-    ("lens_heatmap", "Logit-lens heatmap",
+    ("lens_heatmap", "Lens heatmap",
      "Probability of the target token read out after every layer (columns) for every prompt "
      "(rows, sorted by particle layer, no particle last); circles mark the task particles.",
      figures.lens_heatmap),
@@ -38,6 +38,11 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
     ("particles", "Task particles",
      "How many prompts have their particle at each layer, with median and IQR (the "
      "sensitivity to the jump threshold δ is the table in the summary).", figures.particles),
+    ("lens_kl", "Logit lens and tuned lens",
+     "Held-out KL divergence of the model's output from each lens's reading of every layer "
+     "(bits; symmetric-log axis beyond 2 bits; 0 at the last layer); drawn when the run used a "
+     "tuned lens.",
+     lens_figure.lens_kl),
     ("js", "Vulnerability (Jensen–Shannon divergence)",
      "Output change when the state at each layer is perturbed: single seeds, the mean with its "
      "95% bootstrap band over prompts and seeds (the ends greyed: they move the output by "
@@ -61,7 +66,7 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
 )  # fmt: skip
 TOPK = (
     "topk",
-    "Top-k tokens per layer (logit lens)",
+    "Top-k tokens per layer (the run's lens)",
     "The most probable next tokens read out after every layer for one prompt, shaded by "
     "probability; the target token is boxed.",
 )

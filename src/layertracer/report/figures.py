@@ -88,7 +88,8 @@ def lens_heatmap(data: dict) -> Figure:
         if aggregated
         else "prompts sorted by particle layer"
     )
-    ax.set_title(f"Logit lens: P(target) per layer ({what}) — {run_label(data)}")
+    lens = "Tuned lens" if (data.get("lens") or {}).get("kind") == "tuned" else "Logit lens"
+    ax.set_title(f"{lens}: P(target) per layer ({what}) — {run_label(data)}")
     fig.colorbar(image, ax=[ax, strip], label="P(target token)", shrink=0.9, pad=0.01)
     finish_layer_axes(fig, ax, strip, data, [marker])
     return fig

@@ -32,9 +32,17 @@ class ParticleStats(Section):
     none_fraction: float | None = None
 
 
+class OtherLensParticles(ParticleStats):
+    """The particles of the same prompts under the other lens (``lens``)."""
+
+    lens: str
+    quartiles: Interval = None
+
+
 class ParticlesSection(ParticleStats):
-    """Task particles (docs/method.md#task-particle); ``correct``: the same statistics over
-    the prompts the model answers correctly (first token)."""
+    """Task particles (docs/method.md#task-particle) under the run's lens (``lens``);
+    ``correct``: the same statistics over the prompts the model answers correctly (first
+    token); ``other_lens``: those under the other lens, when there is one."""
 
     delta: float
     z: float
@@ -45,6 +53,8 @@ class ParticlesSection(ParticleStats):
     quartiles: Interval = None
     sensitivity: dict[str, ParticleStats] = {}
     correct: ParticleStats | None = None
+    lens: str | None = None
+    other_lens: OtherLensParticles | None = None
 
 
 class Reliability(Section):

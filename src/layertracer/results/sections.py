@@ -85,13 +85,20 @@ class TaskInfo(Section):
 
 
 class LensSection(Section):
-    """The logit lens and its fidelity check (docs/method.md#logit-lens)."""
+    """The lens and its fidelity check (docs/method.md#logit-lens): ``kind`` (``logit`` or
+    ``tuned``, docs/method.md#tuned-lens), the ``other`` lens read beside it (``None``:
+    none), ``kl_bits`` (held-out ``KL(final ‖ lens)`` per layer in bits, ``{"logit": [L+1],
+    "tuned": [L+1]}``, when a tuned lens was used) and the tuned lens's training record."""
 
     fidelity_max_abs_err: float
     tolerance: float | None = None
     positions: str | None = None
     dtype: str | None = None
     answer_logprob_max_abs_err: float | None = None
+    kind: str | None = None
+    other: str | None = None
+    kl_bits: dict[str, PerLayer] | None = None
+    tuned: dict | None = None
 
 
 class PromptRow(Section):
@@ -111,6 +118,7 @@ class PromptRow(Section):
     top1_token: str | None = None
     correct: bool | None = None
     particle_layer: int | None = None
+    particle_layer_other: int | None = None  # under the other lens (lens.other)
     topk: list[list[tuple[str, float]]] | None = None
     answer_logprob: PerLayer | None = None
     answer_tokens: int | None = None

@@ -65,6 +65,10 @@ def _particle_rows(part: dict) -> list[SummaryRow]:
         if not correct.get("count"):
             value = "– (no prompt answered correctly)"
         rows.append(SummaryRow(f"  … over the {correct.get('count')} correct prompts", value))
+    if other := part.get("other_lens"):
+        value = f"{_median(other)}, none {fmt(other.get('none_fraction'), '.0%')}"
+        label = f"  … under the {other.get('lens')} lens (this run: {part.get('lens')})"
+        rows.append(SummaryRow(label, value))
     return rows
 
 

@@ -70,11 +70,26 @@ def particles(run: Run) -> None:
         rows = run.results.prompts
         correct = [layer for layer, row in zip(layers, rows, strict=True) if row.correct]
         section["correct"] = particle_stats(correct)  # over the prompts answered correctly
+        section["lens"] = run.config.lens.kind
+        others = _other_lens(run, section)
         run.results.particles = ParticlesSection.model_validate(section)
-        for row, layer in zip(rows, layers, strict=True):
+        for n, (row, layer) in enumerate(zip(rows, layers, strict=True)):
             row.particle_layer = layer
+            row.particle_layer_other = others[n] if others else None
         run.criteria.per_prompt["particles"] = particle_onehot(layers, L + 1)
         step()
+
+
+def _other_lens(run: Run, section: dict) -> list[int | None] | None:
+    """The particles under the other lens (``run.clean.other_target_prob``), summarised
+    into ``section["other_lens"]``; ``None`` when the run has no other lens."""
+    if run.clean.other_target_prob is None:
+        return None
+    layers = particles_for(run.clean.other_target_prob.tolist(), run.config.particles)
+    other = "logit" if run.config.lens.kind == "tuned" else "tuned"
+    stats = particle_stats(layers)
+    section["other_lens"] = {"lens": other, **stats}
+    return layers
 
 
 def similarity(run: Run) -> None:
