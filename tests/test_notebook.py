@@ -70,3 +70,13 @@ def test_repr_html_of_a_large_run_says_the_heatmap_rows_are_means() -> None:
     html = results._repr_html_()
     assert "row is the mean over the prompts" in html and "<a href" not in html
     assert "Particle sensitivity over δ" in html
+
+
+def test_figures_show_themselves_as_png_in_ipython(results: Results) -> None:
+    fig = results.figure("js")
+    assert fig._repr_png_()[:4] == b"\x89PNG"  # what IPython displays without %matplotlib
+
+
+def test_ipython_shows_a_layertracer_error_as_one_line() -> None:
+    error = ReportError("figure 'js': this run has no data\nsecond line")
+    assert error._render_traceback_() == ["ReportError: figure 'js': this run has no data"]

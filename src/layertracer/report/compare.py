@@ -26,7 +26,15 @@ from layertracer.report.data import (
 )
 from layertracer.report.html import Drawn, block_summary, render
 from layertracer.report.removal import RANDOM, curves_of
-from layertracer.report.style import RUN_COLORS, data_uri, draw_strip, save, strip_legend, style
+from layertracer.report.style import (
+    RUN_COLORS,
+    ReportFigure,
+    data_uri,
+    draw_strip,
+    save,
+    strip_legend,
+    style,
+)
 from layertracer.results import atomic_write
 from layertracer.results.summary import fmt, layer_set
 
@@ -78,7 +86,7 @@ def _depth(run: dict) -> np.ndarray:
 
 
 def _overlay_figure(runs: list[dict]) -> tuple[Figure, Axes, Axes]:
-    fig = Figure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
+    fig = ReportFigure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[1.0, 0.065 * len(runs)])
     ax.tick_params(labelbottom=False)
     return fig, ax, strip
@@ -167,7 +175,7 @@ def removal_curves(runs: list[dict], labels: list[str]) -> Figure | None:
     criterion (solid), JS (dotted) and the random orders (dashed, min–max band)."""
     if not any(curves_of(run) for run in runs):
         return None
-    fig = Figure(figsize=(8.5, 4.8), layout="constrained")
+    fig = ReportFigure(figsize=(8.5, 4.8), layout="constrained")
     ax = fig.subplots()
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
         curves, color = curves_of(run), RUN_COLORS[n % len(RUN_COLORS)]

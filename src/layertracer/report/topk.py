@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from layertracer.report.data import num_layers
-from layertracer.report.style import ACCENT, shorten
+from layertracer.report.style import ACCENT, ReportFigure, shorten
 
 
 def has_topk(data: dict) -> bool:
@@ -81,7 +81,7 @@ def topk_table(data: dict, index: int) -> Figure:
     probs = np.zeros((L + 1, k))
     for i, layer in enumerate(row["topk"]):
         probs[i, : len(layer)] = [float(p) for _, p in layer]
-    fig = Figure(figsize=(1.45 * k + 1.3, 0.24 * (L + 1) + 1.4), layout="constrained")
+    fig = ReportFigure(figsize=(1.45 * k + 1.3, 0.24 * (L + 1) + 1.4), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(probs, aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0, interpolation="none")
     target = str(row.get("target_token", row.get("target", "")))
