@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import torch
 
-from layertracer.config import RunConfig
+from layertracer.config import RunConfig, as_config
 from layertracer.describe import base_results
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
@@ -51,7 +51,7 @@ TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens t
 def trace(
     model: str | LoadedModel | torch.nn.Module,
     task: object,
-    config: RunConfig | None = None,
+    config: RunConfig | dict | None = None,
     tokenizer: object | None = None,
     progress: Progress | None = None,
     checkpoints: Checkpoints | None = None,
@@ -68,9 +68,12 @@ def trace(
             list of these, a :class:`Task`, a list of ``{"prompt", "target"}`` dicts
             (optional ``id``, ``subject``) or ``(prompt, target)`` pairs, or a pandas
             DataFrame with those columns; None in text mode (``config.inputs.text``).
-        config: Options; defaults to :class:`RunConfig` defaults. Its ``model`` and
-            ``task`` are replaced by what was actually given (``<loaded LlamaForCausalLM>``,
-            ``<list of 12 items>``), so results.json records the run honestly.
+        config: Options: a :class:`RunConfig`, or a dict of flat options (as
+            ``RunConfig.from_options``: ``{"max_prompts": 2, "methods": "lens"}``) or of
+            nested ones (``RunConfig.from_dict``); defaults to :class:`RunConfig` defaults.
+            Its ``model`` and ``task`` are replaced by what was actually given
+            (``<loaded LlamaForCausalLM>``, ``<list of 12 items>``), so results.json
+            records the run honestly.
         tokenizer: The tokenizer of a loaded ``transformers`` model; None otherwise.
         progress: Progress reporter (silent by default; ``ConsoleProgress()`` shows bars).
         checkpoints: Where stages checkpoint finished batches, and whence a resumed run
@@ -83,7 +86,7 @@ def trace(
         LayerTracerError: Bad task or model, or a lens that fails the fidelity check.
     """
     spec = model_spec(model, tokenizer)
-    config = replace(config or RunConfig(), model=spec, task=describe(task))
+    config = replace(as_config(config), model=spec, task=describe(task))
     if tokenizer is None:
         return _trace(model, task, config, progress, checkpoints)
     with borrowed(model, tokenizer, spec) as lent:

@@ -5,7 +5,8 @@ model is loaded.
 - :mod:`.checks`: the allowed values and the two checks;
 - :mod:`.methods`: the options of each analysis method;
 - :mod:`.run`: inputs, anatomy overrides and the run itself;
-- :mod:`.parse`: command-line text to values.
+- :mod:`.parse`: command-line text to values;
+- :mod:`.options`: configs from plain dicts and flat options (the Python API).
 """
 
 from layertracer.config.checks import (
@@ -41,7 +42,7 @@ from layertracer.config.parse import (
 )
 from layertracer.config.protocols import DEFAULT as DEFAULT_PROTOCOL
 from layertracer.config.protocols import PROTOCOLS
-from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig
+from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig, as_config
 
 __all__ = [
     "ALL_METHODS",
@@ -69,6 +70,7 @@ __all__ = [
     "RunConfig",
     "TracingConfig",
     "VulnerabilityConfig",
+    "as_config",
     "parse_batch_size",
     "parse_final_norm",
     "parse_map_prompts",

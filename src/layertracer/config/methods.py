@@ -3,6 +3,7 @@ ablation, causal tracing and layer removal (docs/method.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from layertracer.config.checks import (
@@ -14,6 +15,7 @@ from layertracer.config.checks import (
     SENSITIVITY_DELTAS,
     SITES,
     check,
+    check_fields,
     choice,
 )
 from layertracer.config.protocols import PROTOCOLS
@@ -108,15 +110,20 @@ class VulnerabilityConfig:
         check(self.splits >= 1, f"splits must be >= 1, got {self.splits}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: object) -> VulnerabilityConfig:
+    def preset(
+        cls, name: str, options: Mapping[str, object] | None = None, /, **overrides: object
+    ) -> VulnerabilityConfig:
         """The protocol ``name`` of :data:`~layertracer.config.protocols.PROTOCOLS`, with
-        ``overrides`` (options given explicitly; ``None`` values keep the protocol's).
+        ``options`` (a dict) and ``overrides`` (keywords) given explicitly; ``None`` values
+        keep the protocol's: ``preset("paper", {"seeds": (0, 1)})`` or
+        ``preset("paper", seeds=(0, 1))``.
 
         Raises:
-            ConfigError: An unknown protocol or a bad option value.
+            ConfigError: An unknown protocol or option, or a bad option value.
         """
         choice("--protocol", name, tuple(PROTOCOLS))
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given = {k: v for k, v in {**(options or {}), **overrides}.items() if v is not None}
+        check_fields(cls, given, f"VulnerabilityConfig.preset({name!r})")
         return cls(**{**PROTOCOLS[name], **given})
 
     def protocol(self) -> str:
