@@ -35,21 +35,25 @@ from layertracer.report.style import (
     strip_legend,
     style,
 )
-from layertracer.results import atomic_write
+from layertracer.results import Results, atomic_write
 from layertracer.results.summary import fmt, layer_set
 
 DEPTH_LABEL = "relative depth (layer / L; 0 = embedding output, 1 = last block)"
 
 
-def compare(dirs: list[str | Path], out: Path) -> Path:
-    """Loads every run, draws the overlays into ``out`` and writes ``compare.html``.
+def compare(dirs: list[Results | str | Path], out: Path) -> Path:
+    """Loads every run (a run directory, or a ``Results`` in memory), draws the overlays
+    into ``out`` and writes ``compare.html``.
 
     Raises:
         ReportError: Fewer than two runs, or a run that cannot be read.
     """
     if len(dirs) < 2:
         raise ReportError(f"compare needs at least 2 run directories, got {len(dirs)}")
-    runs = [run_data(Path(d)) for d in dirs]
+    runs = [run_data(d if isinstance(d, Results) else Path(d)) for d in dirs]
+    dirs = [
+        f"(run {n + 1}, in memory)" if isinstance(d, Results) else d for n, d in enumerate(dirs)
+    ]
     out = output_dir(out)
     labels = _labels(runs, dirs)
     drawn = []
