@@ -25,14 +25,14 @@ from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
-from layertracer.model.borrowed import borrowed, model_spec
+from layertracer.model.borrowed import as_given, borrowed, model_spec
 from layertracer.model.capture import capture_blocks, model_logprobs
 from layertracer.model.lens import trajectories
 from layertracer.model.limits import context_length
 from layertracer.model.load import LoadedModel, load_model
 from layertracer.model.sites import require_site
 from layertracer.model.transforms import FIDELITY_TOLERANCE
-from layertracer.preflight import check_memory, fit_context
+from layertracer.preflight import check_memory, check_vocabulary, fit_context
 from layertracer.results import Results
 from layertracer.results.sections import (
     SuiteSummary,
@@ -102,6 +102,8 @@ def _trace(
 ) -> Results:
     """The run itself (see :func:`trace`)."""
     timing: dict[str, float] = {}
+    if isinstance(model, LoadedModel):  # lent as it is: record its own dtype
+        config = as_given(config, model)
     world = world_from_env(config.device)  # torchrun: this rank's share of the prompts
     task, lm, anatomy, encoded = _prepare(model, task, config, timing, world)
     progress = progress if progress is not None and world.is_main else SilentProgress()
@@ -158,6 +160,7 @@ def _prepare(
     limit = context_length(model.model, anatomy.layer_types)
     inputs = config.inputs
     encoded = fit_context(task, encoded, limit, inputs.truncate, inputs.full_target)
+    check_vocabulary(model, encoded)
     return task, model, anatomy, encoded
 
 
