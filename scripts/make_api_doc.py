@@ -38,7 +38,8 @@ def signature(obj: object) -> str:
         return ""
     params = []
     for p in sig.parameters.values():
-        text = p.name if p.annotation is p.empty else f"{p.name}: {p.annotation}"
+        star = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        text = star + (p.name if p.annotation is p.empty else f"{p.name}: {p.annotation}")
         params.append(text if p.default is p.empty else f"{text} = {p.default!r}")
     ret = "" if sig.return_annotation is sig.empty else f" -> {sig.return_annotation}"
     return f"({', '.join(params)}){ret}"

@@ -47,4 +47,4 @@ def test_the_package_is_typed() -> None:
 def test_the_notebook_views_are_registered_by_the_package() -> None:
     from layertracer.results import views
 
-    assert set(views._VIEWS) == {"figure", "html"}
+    assert set(views._VIEWS) == {"figure", "html", "report"}

@@ -147,7 +147,6 @@ def test_particle_defaults() -> None:
         ({"max_prompts": 0}, "max-prompts"),
         ({"max_prompts": -1}, "max-prompts"),
         ({"methods": ("lens", "bogus")}, "methods"),
-        ({"methods": ("all",)}, "methods"),
     ],
 )
 def test_bad_run_options(kwargs: dict, option: str) -> None:

@@ -86,7 +86,7 @@ def test_cka_agreement_and_per_layer_sections(full: Results) -> None:
 
 def test_an_absent_or_unknown_section_lists_the_available_ones(small_task) -> None:
     lens_only = trace(tiny("llama"), small_task, RunConfig(methods=("lens",)))
-    assert available(lens_only.to_dict()) == ["prompts", "lens", "layers", "suites"]
+    assert available(lens_only.to_dict()) == ["prompts", "lens", "layers", "similarity", "suites"]
     with pytest.raises(ResultsError, match="this run has no section 'cka'; available: prompts"):
         lens_only.to_frame("cka")
     with pytest.raises(ResultsError, match="unknown section 'lenses'"):
@@ -97,3 +97,39 @@ def test_without_pandas_the_error_names_the_install_command(full, monkeypatch) -
     monkeypatch.setitem(__import__("sys").modules, "pandas", None)
     with pytest.raises(ResultsError, match=r"pip install 'layertracer\[notebook\]'"):
         full.to_frame("lens")
+
+
+def test_one_number_per_cell_and_float_columns(full: Results) -> None:
+    for section in available(full.to_dict()):
+        frame = full.to_frame(section)
+        for column in frame.columns:
+            values = frame[column].dropna()
+            assert not any(isinstance(v, (list, dict, tuple)) for v in values), (section, column)
+            if values.empty:  # nothing measured: NaN floats, never an object column
+                assert frame[column].dtype == float, (section, column)
+                assert f"{column}_low" not in frame.columns, (section, column)
+    layers = full.to_frame("layers")
+    for i, interval in enumerate(full.vulnerability.js_ci95):
+        low, high = interval or (None, None)
+        assert _same(layers["vulnerability_js_ci95_low"][i], low)
+        assert _same(layers["vulnerability_js_ci95_high"][i], high)
+    agreement = full.to_frame("agreement")
+    assert "spearman_ci95" not in agreement.columns and "pearson_ci95" not in agreement.columns
+
+
+def test_similarity_and_removal_frames(full: Results) -> None:
+    similarity = full.to_frame("similarity")
+    assert list(similarity["layer"]) == list(range(full.model.num_layers + 1))
+    for i in range(full.model.num_layers + 1):
+        assert _same(similarity["bi"][i], full.similarity.bi[i])
+        assert _same(similarity["angular"][i], full.similarity.angular[i])
+    removal, part = full.to_frame("removal"), full.removal
+    assert len(removal) == sum(len(c.accuracy) for c in part.curves.values())
+    for criterion, curve in part.curves.items():
+        rows = removal[removal["criterion"] == criterion].sort_values("k")
+        assert list(rows["k"]) == list(range(len(curve.accuracy)))
+        assert all(_same(a, b) for a, b in zip(rows["accuracy"], curve.accuracy, strict=True))
+        assert all(_same(a, b) for a, b in zip(rows["kl"], curve.kl, strict=True))
+        order = part.orders.get(criterion, [])
+        removed = [int(b) for b in rows["removed_block"].dropna()]
+        assert removed == order[: len(removed)] and len(removed) == min(len(order), part.max_blocks)

@@ -70,3 +70,29 @@ def test_repr_html_of_a_large_run_says_the_heatmap_rows_are_means() -> None:
     html = results._repr_html_()
     assert "row is the mean over the prompts" in html and "<a href" not in html
     assert "Particle sensitivity over δ" in html
+
+
+def test_figures_show_themselves_as_png_in_ipython(results: Results) -> None:
+    fig = results.figure("js")
+    assert fig._repr_png_()[:4] == b"\x89PNG"  # what IPython displays without %matplotlib
+
+
+def test_ipython_shows_a_layertracer_error_as_one_line() -> None:
+    error = ReportError("figure 'js': this run has no data\nsecond line")
+    assert error._render_traceback_() == ["ReportError: figure 'js': this run has no data"]
+
+
+@pytest.mark.parametrize("prompt", ["no-such-id", 999, -1])
+def test_a_topk_figure_of_no_such_prompt_is_one_line(results: Results, prompt) -> None:
+    with pytest.raises(ReportError, match=rf"prompt {prompt!r}: no prompt") as caught:
+        results.figure("topk", prompt=prompt)
+    assert "\n" not in str(caught.value)
+    assert isinstance(results.figure("topk", prompt=len(results.prompts) - 1), Figure)
+
+
+def test_a_list_of_task_items_is_a_task(small_task) -> None:
+    config = RunConfig(methods="lens")
+    from_items = trace(tiny("llama"), list(small_task.items), config)
+    from_task = trace(tiny("llama"), small_task, config)
+    assert [r.id for r in from_items.prompts] == [item.id for item in small_task.items]
+    assert [r.target_prob for r in from_items.prompts] == [r.target_prob for r in from_task.prompts]

@@ -39,6 +39,12 @@ def test_the_readme_has_python_blocks() -> None:
     assert any("tokenizer=tokenizer" in b and 'to_frame("lens")' in b for b in BLOCKS)
 
 
+def test_a_block_that_runs_the_slow_default_methods_says_so() -> None:
+    for block in BLOCKS:
+        if "trace(" in block and "methods" not in block:
+            assert "the default methods" in block and "vulnerability" in block, block
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_block_runs(index: int, tiny_folder: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -223,7 +223,9 @@ def test_topk_helpers() -> None:
     ]
     data = {"model": {"num_layers": 2}, "prompts": rows}
     assert choose_prompt(data) == 1 and choose_prompt(data, "x") == 0
-    assert choose_prompt(data, "z") == 1  # no top-k data for z: the default
+    for wanted in ("z", "no-such-id", 3, 999):  # no top-k data for z; no such prompt
+        with pytest.raises(ReportError, match=rf"prompt {wanted!r}: no prompt .*ids: x, y;"):
+            choose_prompt(data, wanted)
     assert choose_prompt({"model": {"num_layers": 2}, "prompts": [rows[2]]}) is None
 
 

@@ -7,6 +7,8 @@ Public API (README "Python API", docs/api.md)::
     results.save("runs/demo")
     results.to_frame("lens")          # pandas, one row per prompt × layer
     results.figure("trajectory")      # the report's matplotlib Figure
+    results.report("runs/demo")       # figures + report.html, as `layertracer report`
+    compare(results, "runs/other", out="runs/cmp")   # as `layertracer compare`
 
     # a model and tokenizer already loaded in a notebook, and items given inline:
     results = trace(model, [{"prompt": "The capital of France is", "target": " Paris"}],
@@ -25,6 +27,7 @@ with command_interrupts():  # the command's start-up: Ctrl-C is one line, exit 1
     from layertracer.config import ParticleConfig, RunConfig, VulnerabilityConfig
     from layertracer.errors import LayerTracerError
     from layertracer.model.load import LoadedModel, load_model
+    from layertracer.notebook import compare
     from layertracer.pipeline import trace
     from layertracer.results import Results, load
     from layertracer.tasks import Task, TaskItem, load_task
@@ -40,6 +43,7 @@ __all__ = [
     "TaskItem",
     "VulnerabilityConfig",
     "__version__",
+    "compare",
     "load",
     "load_model",
     "load_task",

@@ -11,7 +11,7 @@ import torch
 from layertracer._version import __version__
 from layertracer.config import RunConfig
 from layertracer.model.anatomy import Anatomy
-from layertracer.model.load import LoadedModel, input_device
+from layertracer.model.load import LoadedModel, input_device, model_dtype
 from layertracer.model.transforms import FIDELITY_TOLERANCE
 from layertracer.results import Results
 from layertracer.results.sections import LensSection, ModelInfo, PromptRow, TaskInfo, Tool
@@ -132,6 +132,6 @@ def _environment(lm: LoadedModel, config: RunConfig, world_size: int = 1) -> dic
         "transformers": transformers.__version__,
         "device": str(input_device(lm.model)),
         "devices": sorted({str(d) for d in device_map.values()}) if device_map else None,
-        "dtype": config.dtype,
+        "dtype": model_dtype(lm.model),
         "world_size": world_size,
     }

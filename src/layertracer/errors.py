@@ -10,6 +10,10 @@ from __future__ import annotations
 class LayerTracerError(Exception):
     """Base class: a problem the user can fix (bad input, unsupported model)."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for it: one line, ``ErrorType: message``."""
+        return [f"{type(self).__name__}: {first_line(self)}"]
+
 
 class ConfigError(LayerTracerError):
     """An option value is invalid (e.g. mask ratio outside (0, 1))."""

@@ -1,5 +1,6 @@
-"""Notebook conveniences of :class:`~layertracer.results.Results`: ``figure(name)`` and the
-inline view ``_repr_html_`` (``to_frame`` lives in :mod:`layertracer.results.frames`).
+"""Notebook conveniences of :class:`~layertracer.results.Results`: ``figure(name)``,
+``report(dir)``, the inline view ``_repr_html_`` (``to_frame`` lives in
+:mod:`layertracer.results.frames`), and :func:`compare` of runs in memory or on disk.
 
 Why here: the figures belong to :mod:`layertracer.report`, which sits above ``results``
 (tests/test_layout.py), so ``Results`` cannot import them. This module, ranked between
@@ -10,6 +11,7 @@ the package root imports it, so the methods work after any ``import layertracer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from layertracer.errors import ReportError
@@ -28,6 +30,26 @@ def figure(results: Results, name: str, prompt: str | int | None = None) -> Any:
     from layertracer.report.data import run_data
 
     return draw_figure(run_data(results), name, prompt)
+
+
+def report(results: Results, out_dir: str | Path, topk_prompt: str | int | None = None) -> Path:
+    """Writes the run's figures and ``report.html`` into ``out_dir`` (``layertracer report``)."""
+    from layertracer.report import write_report
+
+    return write_report(results, out_dir, topk_prompt)
+
+
+def compare(*runs: Results | str | Path, out: str | Path) -> Path:
+    """Overlays two or more runs (``Results`` or run directories) on a relative depth axis,
+    as ``layertracer compare`` does: writes the figures and ``compare.html`` into ``out``
+    and returns the page's path.
+
+    Raises:
+        ReportError: Fewer than two runs, a run that cannot be read, or a bad ``out``.
+    """
+    from layertracer.report import write_compare
+
+    return write_compare(list(runs), out)
 
 
 def html(results: Results) -> str:
@@ -64,3 +86,4 @@ def html(results: Results) -> str:
 
 views.register("figure", figure)
 views.register("html", html)
+views.register("report", report)

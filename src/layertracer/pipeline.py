@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import torch
 
-from layertracer.config import RunConfig
+from layertracer.config import RunConfig, as_config
 from layertracer.describe import base_results
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
@@ -25,14 +25,14 @@ from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
-from layertracer.model.borrowed import borrowed, model_spec
+from layertracer.model.borrowed import as_given, borrowed, model_spec
 from layertracer.model.capture import capture_blocks, model_logprobs
 from layertracer.model.lens import trajectories
 from layertracer.model.limits import context_length
 from layertracer.model.load import LoadedModel, load_model
 from layertracer.model.sites import require_site
 from layertracer.model.transforms import FIDELITY_TOLERANCE
-from layertracer.preflight import check_memory, fit_context
+from layertracer.preflight import check_memory, check_vocabulary, fit_context
 from layertracer.results import Results
 from layertracer.results.sections import (
     SuiteSummary,
@@ -52,7 +52,7 @@ TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens t
 def trace(
     model: str | LoadedModel | torch.nn.Module,
     task: object,
-    config: RunConfig | None = None,
+    config: RunConfig | dict | None = None,
     tokenizer: object | None = None,
     progress: Progress | None = None,
     checkpoints: Checkpoints | None = None,
@@ -69,9 +69,12 @@ def trace(
             list of these, a :class:`Task`, a list of ``{"prompt", "target"}`` dicts
             (optional ``id``, ``subject``) or ``(prompt, target)`` pairs, or a pandas
             DataFrame with those columns; None in text mode (``config.inputs.text``).
-        config: Options; defaults to :class:`RunConfig` defaults. Its ``model`` and
-            ``task`` are replaced by what was actually given (``<loaded LlamaForCausalLM>``,
-            ``<list of 12 items>``), so results.json records the run honestly.
+        config: Options: a :class:`RunConfig`, or a dict of flat options (as
+            ``RunConfig.from_options``: ``{"max_prompts": 2, "methods": "lens"}``) or of
+            nested ones (``RunConfig.from_dict``); defaults to :class:`RunConfig` defaults.
+            Its ``model`` and ``task`` are replaced by what was actually given
+            (``<loaded LlamaForCausalLM>``, ``<list of 12 items>``), so results.json
+            records the run honestly.
         tokenizer: The tokenizer of a loaded ``transformers`` model; None otherwise.
         progress: Progress reporter (silent by default; ``ConsoleProgress()`` shows bars).
         checkpoints: Where stages checkpoint finished batches, and whence a resumed run
@@ -84,7 +87,7 @@ def trace(
         LayerTracerError: Bad task or model, or a lens that fails the fidelity check.
     """
     spec = model_spec(model, tokenizer)
-    config = replace(config or RunConfig(), model=spec, task=describe(task))
+    config = replace(as_config(config), model=spec, task=describe(task))
     if tokenizer is None:
         return _trace(model, task, config, progress, checkpoints)
     with borrowed(model, tokenizer, spec) as lent:
@@ -100,6 +103,8 @@ def _trace(
 ) -> Results:
     """The run itself (see :func:`trace`)."""
     timing: dict[str, float] = {}
+    if isinstance(model, LoadedModel):  # lent as it is: record its own dtype
+        config = as_given(config, model)
     world = world_from_env(config.device)  # torchrun: this rank's share of the prompts
     task, lm, anatomy, encoded = _prepare(model, task, config, timing, world)
     progress = progress if progress is not None and world.is_main else SilentProgress()
@@ -163,6 +168,7 @@ def _prepare(
     limit = context_length(model.model, anatomy.layer_types)
     inputs = config.inputs
     encoded = fit_context(task, encoded, limit, inputs.truncate, inputs.full_target)
+    check_vocabulary(model, encoded)
     return task, model, anatomy, encoded
 
 

@@ -4,6 +4,8 @@ stops at once with one line (docs/decisions.md#context-and-memory).
 - Context: prompts longer than the model's context (:func:`layertracer.model.limits.
   context_length`; none for a pure recurrent model) are refused, listing their ids and
   lengths, unless ``--truncate left`` keeps their last tokens (recorded per prompt).
+- Vocabulary: a token id (of a prompt, a target, or the padding) without a row in the
+  model's input embedding (a tokenizer larger than the model's) is refused, with both sizes.
 - Memory: a rough estimate of the run's peak memory (:func:`layertracer.engine.batch_size.
   per_prompt_bytes` for the largest batch, plus the lens's logits) above what the device
   has free is refused with both numbers and the options that help.
@@ -14,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 from layertracer.engine.batch_size import per_prompt_bytes
-from layertracer.errors import ConfigError
+from layertracer.errors import ConfigError, ModelError
 from layertracer.model.lens import LENS_BUDGET
 from layertracer.model.limits import available_memory
+from layertracer.model.load import LoadedModel
 from layertracer.run import Run
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
@@ -62,6 +65,27 @@ def fit_context(
         dataclasses.replace(e, input_ids=e.input_ids[cut:], truncated=cut) if cut else e
         for e, cut in zip(encoded, cuts, strict=True)
     ]
+
+
+def check_vocabulary(lm: LoadedModel, encoded: list[Encoded]) -> None:
+    """Refuses token ids that the model's input embedding has no row for.
+
+    Raises:
+        ModelError: The largest id in use is ``>=`` the embedding's rows (both sizes named).
+    """
+    embedding = lm.model.get_input_embeddings()
+    rows = getattr(embedding, "num_embeddings", None)
+    if rows is None:
+        return
+    used = [lm.tokenizer.pad_token_id or 0]
+    for e in encoded:
+        used.extend((*e.input_ids, e.target_id, *e.answer_ids))
+    if max(used) >= rows:
+        raise ModelError(
+            f"the tokenizer's vocabulary ({len(lm.tokenizer)} tokens) is larger than the "
+            f"model's embedding ({rows} rows): token id {max(used)} has no embedding; give "
+            "the model its own tokenizer"
+        )
 
 
 def check_memory(run: Run) -> None:

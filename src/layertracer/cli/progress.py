@@ -3,7 +3,10 @@
 :class:`ConsoleProgress` implements :class:`layertracer.run.Progress`. Every stage shows
 its count, the time elapsed and an estimate of the time left:
 
-- on a terminal or in Jupyter (rich renders in both): one bar per stage;
+- on a terminal: one rich bar per stage;
+- in Jupyter: one line per stage in the cell's output, redrawn in place at most every
+  :data:`NOTEBOOK_REFRESH` seconds and always at the end, so a finished stage shows its
+  total (``lens: 2/2 steps, done in 0:00:01``); it needs no ipywidgets;
 - anywhere else (stderr redirected to a file, a pipe, a job scheduler): a plain line every
   ``interval`` seconds while the stage runs and one when it ends, e.g.
   ``vulnerability: 12/31 steps, 0:01:02 elapsed, ~0:01:40 left``. The interval is 30 s,
@@ -33,6 +36,7 @@ from rich.progress import (
 
 INTERVAL_ENV = "LAYERTRACER_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 30.0
+NOTEBOOK_REFRESH = 0.5  # seconds between redraws of a stage's line in a notebook
 
 
 class ConsoleProgress:
@@ -55,8 +59,11 @@ class ConsoleProgress:
 
     @contextlib.contextmanager
     def stage(self, name: str, total: int) -> Iterator[Callable[[], None]]:
-        """A bar (terminal, notebook) or timed plain lines (anything else) for one stage."""
-        manager = self._bar if self.live else self._lines
+        """A bar (terminal), a line redrawn in place (notebook) or timed plain lines
+        (anything else) for one stage."""
+        manager = self._bar if self.console.is_terminal else self._lines
+        if self.console.is_jupyter:
+            manager = self._cell
         with manager(name, total) as step:
             yield step
 
@@ -74,6 +81,29 @@ class ConsoleProgress:
         with Progress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task(name, total=total)
             yield lambda: bar.advance(task)
+
+    @contextlib.contextmanager
+    def _cell(self, name: str, total: int) -> Iterator[Callable[[], None]]:
+        """The stage's line as one display of the running cell, updated in place."""
+        from IPython.display import Pretty, display  # in a notebook, IPython is running
+
+        counter = _Counter(name, total)
+        handle = display(Pretty(counter.line()), display_id=True)
+        shown = time.monotonic()
+
+        def step() -> None:
+            nonlocal shown
+            counter.step()
+            if time.monotonic() - shown >= NOTEBOOK_REFRESH:
+                handle.update(Pretty(counter.line()))
+                shown = time.monotonic()
+
+        try:
+            yield step
+        except BaseException:
+            handle.update(Pretty(counter.line(stopped=True)))
+            raise
+        handle.update(Pretty(counter.line(done=True)))
 
     @contextlib.contextmanager
     def _lines(self, name: str, total: int) -> Iterator[Callable[[], None]]:
@@ -109,12 +139,13 @@ class _Counter:
     def step(self) -> None:
         self.done += 1
 
-    def line(self, done: bool = False) -> str:
-        """``name: done/total steps, elapsed, ~left`` (or ``done in`` at the end)."""
+    def line(self, done: bool = False, stopped: bool = False) -> str:
+        """``name: done/total steps, elapsed, ~left`` (``done in`` at the end, ``stopped
+        after`` when the stage raised)."""
         elapsed = time.monotonic() - self.start
         head = f"{self.name}: {self.done}/{self.total} steps"
-        if done:
-            return f"{head}, done in {clock(elapsed)}"
+        if done or stopped:
+            return f"{head}, {'done in' if done else 'stopped after'} {clock(elapsed)}"
         return f"{head}, {clock(elapsed)} elapsed, {remaining(elapsed, self.done, self.total)}"
 
 

@@ -13,7 +13,7 @@ from layertracer.results.summary import suite_line, summary_rows
 
 def summary_table(results: Results) -> Table:
     """The run's summary rows (alerts in red), then one line per suite."""
-    data = results.to_dict()
+    data = results.to_dict(arrays=False)
     model = data["model"]
     table = Table(
         title=f"{model['spec']} ({model['model_type']}, L={model['num_layers']}) "
@@ -56,7 +56,7 @@ def key_numbers(data: dict) -> dict:
 def summary_json(results: Results, path: Path, report: Path | None) -> dict:
     """What ``run --json`` prints: the files, the summary rows, the key numbers, the
     per-suite summaries and the warnings."""
-    data = results.to_dict()
+    data = results.to_dict(arrays=False)
     return {
         "results": str(path),
         "report": None if report is None else str(report),

@@ -6,7 +6,8 @@ model is loaded.
 - :mod:`.methods`: the options of each analysis method;
 - :mod:`.lens`: the lens (logit or tuned) and the tuned lens's training;
 - :mod:`.run`: inputs, anatomy overrides and the run itself;
-- :mod:`.parse`: command-line text to values.
+- :mod:`.parse`: command-line text to values;
+- :mod:`.options`: configs from plain dicts and flat options (the Python API).
 """
 
 from layertracer.config.checks import (
@@ -43,7 +44,7 @@ from layertracer.config.parse import (
 )
 from layertracer.config.protocols import DEFAULT as DEFAULT_PROTOCOL
 from layertracer.config.protocols import PROTOCOLS
-from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig
+from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig, as_config
 
 __all__ = [
     "ALL_METHODS",
@@ -73,6 +74,7 @@ __all__ = [
     "RunConfig",
     "TracingConfig",
     "VulnerabilityConfig",
+    "as_config",
     "parse_batch_size",
     "parse_final_norm",
     "parse_map_prompts",

@@ -1,6 +1,9 @@
-"""The allowed values of the options, and the two checks every config class uses."""
+"""The allowed values of the options, and the checks every config class uses."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
 
 from layertracer.errors import ConfigError
 
@@ -43,6 +46,13 @@ def check(ok: bool, message: str) -> None:
     """Raises :class:`ConfigError` with ``message`` unless ``ok``."""
     if not ok:
         raise ConfigError(message)
+
+
+def check_fields(cls: type, names: Iterable[str], where: str) -> None:
+    """Raises :class:`ConfigError` unless every name is a field of dataclass ``cls``."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = [repr(n) for n in names if n not in known]
+    check(not unknown, f"{where}: unknown option {', '.join(unknown)}; options: {', '.join(known)}")
 
 
 def choice(option: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -3,6 +3,7 @@ ablation, causal tracing and layer removal (docs/method.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from layertracer.config.checks import (
@@ -18,6 +19,7 @@ from layertracer.config.checks import (
     SITES,
     at_most,
     check,
+    check_fields,
     choice,
     seed_ok,
 )
@@ -127,15 +129,20 @@ class VulnerabilityConfig:
         check(margin >= 1, f"--interior-margin must be >= 1, got {margin}")
 
     @classmethod
-    def preset(cls, name: str, **overrides: object) -> VulnerabilityConfig:
+    def preset(
+        cls, name: str, options: Mapping[str, object] | None = None, /, **overrides: object
+    ) -> VulnerabilityConfig:
         """The protocol ``name`` of :data:`~layertracer.config.protocols.PROTOCOLS`, with
-        ``overrides`` (options given explicitly; ``None`` values keep the protocol's).
+        ``options`` (a dict) and ``overrides`` (keywords) given explicitly; ``None`` values
+        keep the protocol's: ``preset("paper", {"seeds": (0, 1)})`` or
+        ``preset("paper", seeds=(0, 1))``.
 
         Raises:
-            ConfigError: An unknown protocol or a bad option value.
+            ConfigError: An unknown protocol or option, or a bad option value.
         """
         choice("--protocol", name, tuple(PROTOCOLS))
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given = {k: v for k, v in {**(options or {}), **overrides}.items() if v is not None}
+        check_fields(cls, given, f"VulnerabilityConfig.preset({name!r})")
         return cls(**{**PROTOCOLS[name], **given})
 
     def protocol(self) -> str:

@@ -4,7 +4,9 @@ option and is saved into the results."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from layertracer.config.checks import (
     ALL_METHODS,
@@ -25,6 +27,9 @@ from layertracer.config.methods import (
     TracingConfig,
     VulnerabilityConfig,
 )
+from layertracer.config.options import FLAT, SPECIAL, build, nest
+from layertracer.config.parse import parse_methods
+from layertracer.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,9 @@ class RunConfig:
         max_prompts: Use only the first N prompts (``None``: all).
         shots: Few-shot demonstrations prepended to each prompt, drawn from the same task
             (never the item itself nor one with its target).
-        methods: Which analyses to run.
+        methods: Which analyses to run: a tuple of names, or a string as ``--methods``
+            takes it (``"lens"``, ``"lens,particles"``, ``"all"``; a method's needed
+            methods added); ``("all",)`` is every method.
         trust_remote_code: Allow model code from the hub (off by default).
         particles: Particle-rule thresholds.
         vulnerability: Vulnerability-scan protocol.
@@ -141,6 +148,10 @@ class RunConfig:
     lens: LensConfig = field(default_factory=LensConfig)
 
     def __post_init__(self) -> None:
+        methods = self.methods
+        if isinstance(methods, str) or "all" in methods:
+            methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
+        object.__setattr__(self, "methods", tuple(methods))  # frozen: normalised once
         check(
             self.batch_size == "auto"
             or (isinstance(self.batch_size, int) and self.batch_size >= 1),
@@ -173,3 +184,45 @@ class RunConfig:
     def to_dict(self) -> dict:
         """Returns the configuration as plain JSON-ready data."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """The config of a nested dict as :meth:`to_dict` writes it (results.json's
+        ``config``: ``RunConfig.from_dict(results.config)`` re-runs a saved run); missing
+        keys keep their defaults.
+
+        Raises:
+            ConfigError: An unknown option (with its path), or a bad value.
+        """
+        return build(cls, data, "config")
+
+    @classmethod
+    def from_options(cls, **options: Any) -> RunConfig:
+        """The config of flat options named as ``layertracer run``'s flags (``max_prompts``,
+        ``methods="all"``, ``seeds="0,1"``, ``protocol="paper"``, ``mask_ratio``,
+        ``tracing_noise``, ``replay=False``, ...), parsed as the command line parses them
+        (:mod:`layertracer.config.options`).
+
+        Raises:
+            ConfigError: An unknown option (the message lists them all), or a bad value.
+        """
+        return build(cls, nest(options), "config")
+
+
+def as_config(config: RunConfig | Mapping[str, Any] | None) -> RunConfig:
+    """``config`` as a :class:`RunConfig`: ``None`` gives the defaults; a dict of flat
+    options (all names of ``from_options``) goes through :meth:`RunConfig.from_options`,
+    any other dict (e.g. results.json's ``config``) through :meth:`RunConfig.from_dict`.
+
+    Raises:
+        ConfigError: Neither a RunConfig nor a dict, or a bad option.
+    """
+    if config is None:
+        return RunConfig()
+    if isinstance(config, RunConfig):
+        return config
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+    if set(config) <= {*FLAT, *SPECIAL}:
+        return RunConfig.from_options(**config)
+    return RunConfig.from_dict(config)

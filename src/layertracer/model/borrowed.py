@@ -10,12 +10,16 @@ tokenizer padding on the left exactly as it found them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import torch
 
+from layertracer.config import DTYPES, RunConfig
 from layertracer.errors import ConfigError
-from layertracer.model.load import LoadedModel, wrap
+from layertracer.model.load import LoadedModel, input_device, model_dtype, wrap
+
+DEFAULT_DTYPE = RunConfig.dtype  # a dtype left at its default follows the model given
 
 
 def model_spec(model: object, tokenizer: object | None = None) -> str:
@@ -74,3 +78,26 @@ def borrowed(model: torch.nn.Module, tokenizer: object, spec: str) -> Iterator[L
             tokenizer.padding_side = side
         if pad is None and getattr(tokenizer, "pad_token", None) is not None:
             tokenizer.pad_token = None
+
+
+def as_given(config: RunConfig, lm: LoadedModel) -> RunConfig:
+    """``config`` for a model the caller loaded: its ``dtype`` is the model's own (what
+    the run records); a ``dtype`` or ``device`` asked for that the model is not in is
+    refused, since a lent model is never converted or moved.
+
+    Raises:
+        ConfigError: ``dtype`` other than the default and the model's, or a ``device``
+            other than ``auto`` and the model's.
+    """
+    actual, device = model_dtype(lm.model), input_device(lm.model).type
+    if config.dtype not in (actual, DEFAULT_DTYPE):
+        raise ConfigError(
+            f"dtype={config.dtype!r} does not apply to a model already loaded, which is "
+            f"{actual}: convert it first (model.to(torch.{config.dtype})) or leave dtype out"
+        )
+    if config.device not in ("auto", device):
+        raise ConfigError(
+            f"device={config.device!r} does not apply to a model already loaded, which is on "
+            f"{device}: move it first (model.to({config.device!r})) or leave device out"
+        )
+    return dataclasses.replace(config, dtype=actual if actual in DTYPES else config.dtype)

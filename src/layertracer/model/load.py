@@ -7,6 +7,7 @@ random tiny model).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -146,9 +147,24 @@ def _load_pretrained(
     return model, tokenizer
 
 
+def model_dtype(model: torch.nn.Module) -> str:
+    """The dtype of most of a model's floating-point weights, e.g. ``bfloat16``."""
+    counts = Counter(p.dtype for p in model.parameters() if p.is_floating_point())
+    return str(counts.most_common(1)[0][0]).removeprefix("torch.") if counts else "float32"
+
+
 def _prepare_tokenizer(tokenizer: object) -> None:
+    """Right padding, padding with the pad, else eos, else unk token; never a new token
+    (its id would have no row in the model's embedding).
+
+    Raises:
+        ModelError: None of the three (before anything is changed).
+    """
+    if all(getattr(tokenizer, t, None) is None for t in ("pad_token", "eos_token", "unk_token")):
+        raise ModelError(
+            "the tokenizer has no pad, eos or unk token to pad batches with: set one of its "
+            "own tokens first, e.g. tokenizer.pad_token = tokenizer.convert_ids_to_tokens(0)"
+        )
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    if tokenizer.pad_token is None:
-        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})

@@ -191,8 +191,9 @@ def _out_dir(source: object, out_dir: str | Path | None) -> Path:
     return output_dir(out_dir)
 
 
-def write_compare(dirs: list[str | Path], out_dir: str | Path) -> Path:
-    """Overlays several runs on a relative depth axis; writes PNG/SVG and ``compare.html``."""
+def write_compare(dirs: list[Results | str | Path], out_dir: str | Path) -> Path:
+    """Overlays several runs (run directories or ``Results``) on a relative depth axis;
+    writes PNG/SVG and ``compare.html``."""
     from layertracer.report.compare import compare
 
     return compare(dirs, Path(out_dir))

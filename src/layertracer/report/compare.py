@@ -26,22 +26,34 @@ from layertracer.report.data import (
 )
 from layertracer.report.html import Drawn, block_summary, render
 from layertracer.report.removal import RANDOM, curves_of
-from layertracer.report.style import RUN_COLORS, data_uri, draw_strip, save, strip_legend, style
-from layertracer.results import atomic_write
+from layertracer.report.style import (
+    RUN_COLORS,
+    ReportFigure,
+    data_uri,
+    draw_strip,
+    save,
+    strip_legend,
+    style,
+)
+from layertracer.results import Results, atomic_write
 from layertracer.results.summary import fmt, layer_set
 
 DEPTH_LABEL = "relative depth (layer / L; 0 = embedding output, 1 = last block)"
 
 
-def compare(dirs: list[str | Path], out: Path) -> Path:
-    """Loads every run, draws the overlays into ``out`` and writes ``compare.html``.
+def compare(dirs: list[Results | str | Path], out: Path) -> Path:
+    """Loads every run (a run directory, or a ``Results`` in memory), draws the overlays
+    into ``out`` and writes ``compare.html``.
 
     Raises:
         ReportError: Fewer than two runs, or a run that cannot be read.
     """
     if len(dirs) < 2:
         raise ReportError(f"compare needs at least 2 run directories, got {len(dirs)}")
-    runs = [run_data(Path(d)) for d in dirs]
+    runs = [run_data(d if isinstance(d, Results) else Path(d)) for d in dirs]
+    dirs = [
+        f"(run {n + 1}, in memory)" if isinstance(d, Results) else d for n, d in enumerate(dirs)
+    ]
     out = output_dir(out)
     labels = _labels(runs, dirs)
     drawn = []
@@ -78,7 +90,7 @@ def _depth(run: dict) -> np.ndarray:
 
 
 def _overlay_figure(runs: list[dict]) -> tuple[Figure, Axes, Axes]:
-    fig = Figure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
+    fig = ReportFigure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[1.0, 0.065 * len(runs)])
     ax.tick_params(labelbottom=False)
     return fig, ax, strip
@@ -167,7 +179,7 @@ def removal_curves(runs: list[dict], labels: list[str]) -> Figure | None:
     criterion (solid), JS (dotted) and the random orders (dashed, min–max band)."""
     if not any(curves_of(run) for run in runs):
         return None
-    fig = Figure(figsize=(8.5, 4.8), layout="constrained")
+    fig = ReportFigure(figsize=(8.5, 4.8), layout="constrained")
     ax = fig.subplots()
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
         curves, color = curves_of(run), RUN_COLORS[n % len(RUN_COLORS)]

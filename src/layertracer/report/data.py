@@ -39,7 +39,7 @@ def run_data(source: Results | dict | str | Path) -> dict:
         results = source
     else:
         results = Results.from_dict(source)
-    data = json.loads(json.dumps(results.to_dict()))
+    data = json.loads(json.dumps(results.to_dict(arrays=False)))
     model = data["model"]
     if len(model["layer_types"]) != model["num_layers"]:
         model["layer_types"] = ["unknown"] * model["num_layers"]

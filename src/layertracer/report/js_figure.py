@@ -14,6 +14,7 @@ from layertracer.report.style import (
     ACCENT,
     DATA,
     UNSTABLE,
+    ReportFigure,
     draw_strip,
     set_layer_ticks,
     strip_legend,
@@ -32,7 +33,7 @@ def js_curve(data: dict) -> Figure | None:
     mean = floats(vul["js_mean"])
     interior = vul.get("interior") or {}
     freq = interior.get("frequency") or vul.get("argmax_frequency")
-    fig = Figure(figsize=(8.0, 5.2 if freq else 4.4), layout="constrained")
+    fig = ReportFigure(figsize=(8.0, 5.2 if freq else 4.4), layout="constrained")
     ratios = [1.0, 0.32, 0.06] if freq else [1.0, 0.06]
     grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios)
     ax = fig.add_subplot(grid[0])

@@ -9,7 +9,7 @@ from matplotlib.ticker import FuncFormatter
 
 from layertracer.report.data import floats, num_layers, run_label
 from layertracer.report.figures import finish_layer_axes
-from layertracer.report.style import DATA
+from layertracer.report.style import DATA, ReportFigure
 
 
 def lens_kl(data: dict) -> Figure | None:
@@ -19,7 +19,7 @@ def lens_kl(data: dict) -> Figure | None:
     curves, L = lens.get("kl_bits") or {}, num_layers(data)
     if not all(len(curves.get(k) or []) == L + 1 for k in ("logit", "tuned")):
         return None
-    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
+    fig = ReportFigure(figsize=(8.0, 4.2), layout="constrained")
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[1.0, 0.08])
     layers = np.arange(L + 1)
     for kind, color in (("logit", "#6b7a99"), ("tuned", DATA)):

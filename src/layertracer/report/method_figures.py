@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from layertracer.report.data import floats, num_layers, run_label
 from layertracer.report.figures import LAYER_LABEL, finish_layer_axes
-from layertracer.report.style import ACCENT, DATA, set_layer_ticks
+from layertracer.report.style import ACCENT, DATA, ReportFigure, set_layer_ticks
 
 
 def _mark(ax: Axes, layer: object, label: str) -> None:
@@ -40,7 +40,7 @@ def cka_matrix(data: dict) -> Figure | None:
     if not cka or not isinstance(cka.get("matrix"), list) or len(cka["matrix"]) != L + 1:
         return None
     matrix = np.array([floats(row) for row in cka["matrix"]])
-    fig = Figure(figsize=(11.0, 5.0), layout="constrained")
+    fig = ReportFigure(figsize=(11.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.0, 1.25])
     image = left.imshow(matrix, cmap="magma", vmin=0.0, vmax=1.0, interpolation="none")
     critical = _critical(cka)[:3]
@@ -74,7 +74,7 @@ def ablation(data: dict) -> Figure | None:
     L = num_layers(data)
     if not abl or len(abl.get("target_logprob_drop") or []) != L + 1:
         return None
-    fig = Figure(figsize=(8.0, 5.4), layout="constrained")
+    fig = ReportFigure(figsize=(8.0, 5.4), layout="constrained")
     top, bottom, strip = fig.subplots(3, 1, sharex=True, height_ratios=[1.0, 1.0, 0.08])
     layers = np.arange(L + 1)
     top.bar(layers, floats(abl["target_logprob_drop"]), color=DATA, width=0.8)
@@ -99,7 +99,7 @@ def tracing(data: dict) -> Figure | None:
     if not ct or len(ct.get("indirect_effect") or []) != L + 1:
         return None
     aligned = _aligned_map(ct.get("map"), L)
-    fig = Figure(figsize=(8.0, 6.4 if aligned else 4.4), layout="constrained")
+    fig = ReportFigure(figsize=(8.0, 6.4 if aligned else 4.4), layout="constrained")
     ratios = [1.0, 0.9, 0.08] if aligned else [1.0, 0.08]
     ax, *rest = fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios)
     ax.plot(

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from layertracer.report.data import floats, run_label
+from layertracer.report.style import ReportFigure
 from layertracer.results.summary import fmt
 
 RANDOM = "random"
@@ -57,7 +58,7 @@ def removal_curves(data: dict) -> Figure | None:
     if curves is None:
         return None
     removal = data["removal"]
-    fig = Figure(figsize=(11.0, 4.6), layout="constrained")
+    fig = ReportFigure(figsize=(11.0, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
     x = np.arange(int(removal.get("max_blocks", 0)) + 1)
     best = removal.get("best")

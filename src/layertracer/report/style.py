@@ -27,6 +27,7 @@ from matplotlib.patches import Patch
 from layertracer.atomic import atomic_write
 
 DPI = 150
+NOTEBOOK_DPI = 100  # figures shown in a notebook cell (``ReportFigure._repr_png_``)
 # Block kinds (as :mod:`layertracer.model.layer_types` names them) in light colours, so that the
 # strips read as background; data are drawn in DATA and ACCENT, runs in RUN_COLORS.
 KIND_COLORS = {
@@ -80,6 +81,15 @@ def style() -> Iterator[None]:
         yield
 
 
+class ReportFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` of layertracer's that shows itself as an image
+    in Jupyter and IPython (``_repr_png_``), without ``%matplotlib inline`` or pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        """The figure as PNG at :data:`NOTEBOOK_DPI` (what a notebook cell shows)."""
+        return png(self, NOTEBOOK_DPI)
+
+
 def kind_color(kind: str) -> str:
     """The colour of a block kind (``attention+moe`` takes the colour of ``attention``)."""
     base = kind.split("+")[0]
@@ -96,7 +106,7 @@ def layer_figure(
     The two share the x axis; the strip carries the layer tick labels. With ``side > 0``
     a third axes of that relative width spans both on the right (for a table).
     """
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = ReportFigure(figsize=(width, height), layout="constrained")
     strip_h = 0.18 * rows / max(height - 1.2, 1.0)
     grid = fig.add_gridspec(
         2,

@@ -11,8 +11,9 @@ import unicodedata
 import numpy as np
 from matplotlib.figure import Figure
 
+from layertracer.errors import ReportError
 from layertracer.report.data import num_layers
-from layertracer.report.style import ACCENT, shorten
+from layertracer.report.style import ACCENT, ReportFigure, shorten
 
 
 def has_topk(data: dict) -> bool:
@@ -25,6 +26,9 @@ def choose_prompt(data: dict, wanted: str | int | None = None) -> int | None:
 
     The default is the first correct prompt with a particle, else the first correct one,
     else the first prompt with top-k data. ``None`` when no prompt has top-k data.
+
+    Raises:
+        ReportError: ``wanted`` is neither a prompt's id nor an index of one with top-k data.
     """
     rows = data["prompts"]
     usable = [n for n, row in enumerate(rows) if _valid(row.get("topk"), num_layers(data))]
@@ -34,6 +38,11 @@ def choose_prompt(data: dict, wanted: str | int | None = None) -> int | None:
         for n in usable:
             if str(rows[n].get("id")) == str(wanted) or str(n) == str(wanted):
                 return n
+        ids = ", ".join(str(rows[n].get("id")) for n in usable[:5])
+        raise ReportError(
+            f"prompt {wanted!r}: no prompt with top-k tokens has this id or index (ids: "
+            f"{ids}{', ...' if len(usable) > 5 else ''}; indexes 0..{len(rows) - 1})"
+        )
     for test in (
         lambda r: r.get("correct") and r.get("particle_layer") is not None,
         lambda r: r.get("correct"),
@@ -81,7 +90,7 @@ def topk_table(data: dict, index: int) -> Figure:
     probs = np.zeros((L + 1, k))
     for i, layer in enumerate(row["topk"]):
         probs[i, : len(layer)] = [float(p) for _, p in layer]
-    fig = Figure(figsize=(1.45 * k + 1.3, 0.24 * (L + 1) + 1.4), layout="constrained")
+    fig = ReportFigure(figsize=(1.45 * k + 1.3, 0.24 * (L + 1) + 1.4), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(probs, aspect="auto", cmap="Blues", vmin=0.0, vmax=1.0, interpolation="none")
     target = str(row.get("target_token", row.get("target", "")))

@@ -20,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_
 
 from layertracer.errors import ResultsError
 from layertracer.results import frames, views
-from layertracer.results.files import arrays_npz, atomic_write, prompts_csv, read_npz
+from layertracer.results.files import (
+    arrays_from_data,
+    arrays_npz,
+    arrays_to_data,
+    atomic_write,
+    prompts_csv,
+    read_npz,
+)
 from layertracer.results.sections import (
     PER_LAYER,
     PROMPT_PER_LAYER,
@@ -100,17 +107,29 @@ class Results(BaseModel):
         return self._arrays
 
     def __eq__(self, other: object) -> bool:
-        """Equal results.json objects and equal arrays (NaN equal to NaN)."""
+        """Equal results.json objects but for ``timing`` (two identical runs are equal), and
+        equal arrays (NaN equal to NaN)."""
         if not isinstance(other, Results):
             return NotImplemented
         mine, theirs = self.arrays, other.arrays
+        untimed = [{**r.to_dict(arrays=False), "timing": None} for r in (self, other)]
         return (
-            self.to_dict() == other.to_dict()
+            untimed[0] == untimed[1]
             and mine.keys() == theirs.keys()
             and all(np.array_equal(mine[k], theirs[k], equal_nan=True) for k in mine)
         )
 
     __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        """One line: model, task, prompts, layers and the methods that ran."""
+        methods = ",".join(self.config.get("methods", ()))
+        return (
+            f"<Results {self.model.spec} on {self.task.name}: {len(self.prompts)} prompts, "
+            f"L={self.model.num_layers}, methods {methods}>"
+        )
+
+    __str__ = __repr__
 
     @model_validator(mode="after")
     def _check(self) -> Results:
@@ -124,12 +143,18 @@ class Results(BaseModel):
             _check_length(path, value, shape, self.model.num_layers + 1)
         return self
 
-    def to_dict(self) -> dict:
-        """The results.json object: sections not run left out, NaN and infinities ``null``."""
+    def to_dict(self, arrays: bool = True) -> dict:
+        """The results.json object: sections not run left out, NaN and infinities ``null``;
+        with ``arrays``, also :attr:`arrays` under ``"arrays"`` (``dtype``, ``shape``,
+        ``values`` each; results.json leaves them to ``arrays.npz``), so that
+        ``Results.from_dict(r.to_dict()) == r``."""
         data = self.model_dump(mode="python", exclude_unset=True)
         data["schema_version"] = SCHEMA_VERSION
         ordered = {"schema_version": SCHEMA_VERSION, **data}
-        return _finite({k: v for k, v in ordered.items() if v is not None or k == "accuracy"})
+        kept = {k: v for k, v in ordered.items() if v is not None or k == "accuracy"}
+        if arrays and self.arrays:
+            kept["arrays"] = arrays_to_data(self.arrays)
+        return _finite(kept)
 
     @classmethod
     def from_dict(cls, data: object, where: str = "results") -> Results:
@@ -143,11 +168,32 @@ class Results(BaseModel):
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ResultsError(f"{where}: schema_version {version!r}, expected {SCHEMA_VERSION}")
+        data = dict(data)
+        try:
+            arrays = arrays_from_data(data.pop("arrays", {}))
+        except ValueError as exc:
+            raise ResultsError(f"{where}: {exc}") from None
         try:  # JSON mode: the types a results.json can hold, checked strictly
-            return cls.model_validate_json(json.dumps(data, default=_plain), strict=True)
+            results = cls.model_validate_json(json.dumps(data, default=_plain), strict=True)
         except ValidationError as exc:
             problem = f"not a valid layertracer results object: {_first_problem(exc)}"
             raise ResultsError(f"{where}: {problem}") from None
+        results.arrays.update(arrays)
+        return results
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Reads a saved run: a results.json file or a run directory (see :func:`load`)."""
+        return load(path)
+
+    def report(self, out_dir: str | Path, topk_prompt: str | int | None = None) -> Path:
+        """Writes the figures and ``report.html`` of this run into ``out_dir``, as
+        ``layertracer report`` does; returns the path of ``report.html``.
+
+        Raises:
+            ReportError: An output path that is not a folder.
+        """
+        return views.show("report", self, out_dir, topk_prompt)
 
     def to_frame(self, section: str = "lens") -> Any:
         """A tidy pandas DataFrame of one section (long format, one row per observation).
@@ -162,7 +208,7 @@ class Results(BaseModel):
             ResultsError: Unknown or absent section (the message lists the available
                 ones), or pandas missing (``pip install 'layertracer[notebook]'``).
         """
-        return frames.to_frame(self.to_dict(), section)
+        return frames.to_frame(self.to_dict(arrays=False), section)
 
     def figure(self, name: str, prompt: str | int | None = None) -> Any:
         """The matplotlib Figure the report draws as ``<name>.png``.
@@ -187,7 +233,7 @@ class Results(BaseModel):
     def save(self, out_dir: str | Path) -> Path:
         """Writes ``results.json``, ``prompts.csv`` and (when the run has arrays)
         ``arrays.npz`` into ``out_dir``; returns the json path."""
-        data = self.to_dict()
+        data = self.to_dict(arrays=False)
         text = json.dumps(data, indent=1, allow_nan=False) + "\n"
         table = prompts_csv(data["prompts"])  # all serialised before anything is written
         arrays = arrays_npz(self.arrays) if self.arrays else None

@@ -63,3 +63,30 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file (no pickles)."""
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
+
+
+def arrays_to_data(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Arrays as plain data (``Results.to_dict()["arrays"]``): per name its ``dtype``,
+    ``shape`` and flat ``values`` (``Results.to_dict`` makes NaN ``None``)."""
+    return {
+        name: {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.ravel().tolist()}
+        for name, a in arrays.items()
+    }
+
+
+def arrays_from_data(data: object) -> dict[str, np.ndarray]:
+    """The inverse of :func:`arrays_to_data` (``None`` back to NaN).
+
+    Raises:
+        ValueError: Not such data (the message names the array).
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"arrays: expected an object, found {type(data).__name__}")
+    arrays = {}
+    for name, item in data.items():
+        try:
+            values = [np.nan if v is None else v for v in item["values"]]
+            arrays[name] = np.array(values, dtype=item["dtype"]).reshape(item["shape"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"arrays.{name}: not a dtype/shape/values object ({exc})") from None
+    return arrays

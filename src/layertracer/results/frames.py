@@ -11,16 +11,22 @@ Sections (those the run computed; :func:`available` lists them):
 - ``layers``: one row per layer state: block type, mean and median target probability,
   and every run-level per-layer array of the methods that ran (``vulnerability_js_mean``,
   ``cka_delta``, ``ablation_target_logprob_drop``, ...).
+- ``similarity``: one row per layer state: Block Influence ``bi`` and ``angular`` distance.
 - ``particles``: prompts per particle layer; ``sensitivity``: one row per δ.
 - ``vulnerability``: one row per seed × layer: ``js`` with the layer's ``js_mean`` and
   ``js_std`` over seeds (and whether the seed's mask hit a massive channel).
 - ``cka``: one row per ``layer_a`` × ``layer_b``.
 - ``ablation``, ``causal_tracing`` (or ``tracing``): one row per layer state.
-- ``agreement``: one row per pair of criteria; a 95% interval ``[low, high]`` becomes
-  ``<name>_low`` and ``<name>_high``; ``layer_a``/``layer_b`` are the chosen layers.
+- ``agreement``: one row per pair of criteria; ``layer_a``/``layer_b`` are the chosen
+  layers.
+- ``removal``: one row per criterion × ``k`` blocks removed (``k = 0..K``): the block
+  removed at step ``k`` (``removed_block``; none for ``random``), ``accuracy``,
+  ``target_logprob``, ``kl`` (and ``random``'s band as ``<name>_low``/``<name>_high``).
 - ``suites``: one row per suite.
 
-A layer that a method does not apply to is ``NaN``. pandas is optional
+One column per number: an interval ``[low, high]`` (``*_ci95``, ``*_band``) becomes
+``<name>_low`` and ``<name>_high``, also where it is absent. A layer that a method does not
+apply to is ``NaN``; a column with no value at all is a float column of ``NaN``. pandas is optional
 (``pip install 'layertracer[notebook]'``) and imported only here, when a frame is asked for.
 """
 
@@ -52,12 +58,26 @@ def to_frame(data: dict, section: str) -> Any:
         import pandas as pd
     except ImportError:
         raise ResultsError(f"to_frame needs pandas: {INSTALL}") from None
-    return pd.DataFrame.from_records(SECTIONS[name][1](data))
+    frame = pd.DataFrame.from_records(SECTIONS[name][1](data))
+    for column in frame.columns[frame.isna().all()]:  # all missing: float NaN, not object
+        frame[column] = frame[column].astype(float)
+    return frame
 
 
 def available(data: dict) -> list[str]:
     """The sections this run has frames for, in a fixed order."""
     return [name for name, (needs, _) in SECTIONS.items() if needs is None or data.get(needs)]
+
+
+def _put(row: dict[str, Any], key: str, value: object) -> None:
+    """Sets ``row[key]``; an interval ``[low, high]`` (or an absent ``*_ci95``/``*_band``)
+    as ``key_low`` and ``key_high``; other lists and dicts are left out."""
+    if isinstance(value, list) and len(value) == 2 and not isinstance(value[0], (list, dict)):
+        row[f"{key}_low"], row[f"{key}_high"] = value
+    elif value is None and key.endswith(("_ci95", "_band")):
+        row[f"{key}_low"] = row[f"{key}_high"] = None
+    elif not isinstance(value, (list, dict)):
+        row[key] = value
 
 
 def _prompts(data: dict) -> Rows:
@@ -99,7 +119,7 @@ def _layers(data: dict) -> Rows:
         values = (data.get(section) or {}).get(name)
         if shape == "layers" and isinstance(values, list):
             for row, value in zip(rows, values, strict=True):
-                row[f"{section}_{name}"] = value
+                _put(row, f"{section}_{name}", value)
     return rows
 
 
@@ -110,8 +130,11 @@ def _per_layer(section: str) -> Callable[[dict], Rows]:
         part = data[section]
         names = [n for s, n, shape in PER_LAYER if s == section and shape == "layers"]
         names = [n for n in names if isinstance(part.get(n), list)]
-        size = data["model"]["num_layers"] + 1
-        return [{"layer": i, **{n: part[n][i] for n in names}} for i in range(size)]
+        rows: Rows = [{"layer": i} for i in range(data["model"]["num_layers"] + 1)]
+        for name in names:
+            for row, value in zip(rows, part[name], strict=True):
+                _put(row, name, value)
+        return rows
 
     return rows
 
@@ -161,12 +184,27 @@ def _agreement(data: dict) -> Rows:
     for pair in part.get("pairs") or []:
         entry: dict[str, Any] = {}
         for key, value in pair.items():
-            if isinstance(value, list) and len(value) == 2:
-                entry[f"{key}_low"], entry[f"{key}_high"] = value
-            elif not isinstance(value, (list, dict)):
-                entry[key] = value
+            _put(entry, key, value)
         entry["layer_a"], entry["layer_b"] = chosen.get(pair["a"]), chosen.get(pair["b"])
         rows.append(entry)
+    return rows
+
+
+def _removal(data: dict) -> Rows:
+    part = data["removal"]
+    rows = []
+    for criterion, curve in part["curves"].items():
+        order = part.get("orders", {}).get(criterion) or []
+        for k, accuracy in enumerate(curve["accuracy"]):
+            entry: dict[str, Any] = {"criterion": criterion, "k": k}
+            entry["removed_block"] = order[k - 1] if 0 < k <= len(order) else None
+            entry["accuracy"] = accuracy
+            entry["target_logprob"] = curve["target_logprob"][k]
+            entry["kl"] = curve["kl"][k]
+            for name in ("accuracy", "target_logprob", "kl"):
+                band = curve.get(f"{name}_band")
+                _put(entry, f"{name}_band", band[k] if band else None)
+            rows.append(entry)
     return rows
 
 
@@ -179,6 +217,7 @@ SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
     "prompts": (None, _prompts),
     "lens": (None, _lens),
     "layers": (None, _layers),
+    "similarity": ("similarity", _per_layer("similarity")),
     "particles": ("particles", _particles),
     "sensitivity": ("particles", _sensitivity),
     "vulnerability": ("vulnerability", _vulnerability),
@@ -186,6 +225,7 @@ SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
     "ablation": ("ablation", _per_layer("ablation")),
     "causal_tracing": ("causal_tracing", _per_layer("causal_tracing")),
     "agreement": ("agreement", _agreement),
+    "removal": ("removal", _removal),
     "suites": ("suites", _suites),
 }
 ALIASES = {"tracing": "causal_tracing"}

@@ -37,7 +37,7 @@ MANIFEST = ".layertracer-run.json"
 # lists equal), each written as PNG and SVG.
 FIGURE_NAMES = (
     "lens_heatmap", "trajectory", "particles", "js", "cka", "ablation", "tracing", "removal",
-    "topk",
+    "topk", "lens_kl",
 )  # fmt: skip
 RUN_FILES = frozenset(
     {"results.json", "prompts.csv", "arrays.npz", "report.html", MANIFEST}

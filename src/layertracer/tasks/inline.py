@@ -19,7 +19,7 @@ from typing import Any
 from layertracer.errors import TaskError
 from layertracer.tasks.parse import REQUIRED_COLUMNS, RawRecord, problem
 from layertracer.tasks.records import check_records, spacing_warnings
-from layertracer.tasks.schema import Task
+from layertracer.tasks.schema import Task, TaskItem
 
 _LINE = re.compile(r"^(items|rows):(\d+): ")
 _FIRST_USED = re.compile(r"\(first used on line (\d+)\)")
@@ -85,6 +85,9 @@ def _records(
         )
     records, problems = [], []
     for n, row in enumerate(rows):
+        if isinstance(row, TaskItem):  # its suite is not kept: a list is one task
+            row = {"id": row.id, fields[0]: row.prompt, fields[1]: row.target,
+                   "subject": row.subject}  # fmt: skip
         if isinstance(row, dict):
             records.append(RawRecord(n, {k: _plain(v) for k, v in row.items() if _given(v)}))
         elif isinstance(row, (tuple, list)) and len(row) == 2:
