@@ -50,7 +50,8 @@ def run_data(source: Results | dict | str | Path) -> dict:
 # Fields that name layer states (each an index 0..L, or a list of them), wherever they sit.
 LAYER_FIELDS = frozenset(
     {"vulnerable_layer", "particle_layer", "critical_layer", "critical_layers",
-     "confidence_set", "per_seed_vulnerable_layer"}
+     "confidence_set", "per_seed_vulnerable_layer", "argmax_layer", "argmax_confidence_set",
+     "candidate", "particle_layer_other"}
 )  # fmt: skip
 
 
