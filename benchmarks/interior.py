@@ -5,14 +5,20 @@ Collect: one default-protocol scan (``--protocol stable``: norm + protect, r = 0
 per model × suite keeps the per-prompt, per-seed JS ``[N, S, L+1]``; the arrays of every
 suite of a model go into ``benchmarks/results/interior-<model>.npz`` (a killed collection
 resumes: suites already there are skipped). ``text`` is the control: the built-in generic
-text (``--text builtin:gettysburg``, windows of 16 tokens), every window position a row.
+text (``--text builtin:gettysburg``, windows of 16 tokens), every window position a row;
+``austen`` the same on the start of the tuned lens's held-out corpus (*Northanger Abbey*).
 ``--replicate`` scans the next ``--prompts`` items of each suite with the next 6 seeds
 (keys ``<suite>@B``): fresh prompts and fresh noise, to check what the first scan said.
 
     OMP_NUM_THREADS=1 python benchmarks/interior.py collect --model smollm2-135m \\
-        --suites capitals,antonyms,facts,arithmetic,translation,sequences,text --prompts 24
+        --suites capitals,antonyms,facts,arithmetic,translation,sequences,text,austen \\
+        --prompts 24
     OMP_NUM_THREADS=1 python benchmarks/interior.py collect --model gemma3-270m \\
-        --suites capitals,antonyms,facts,arithmetic,translation,sequences,text --prompts 24
+        --suites capitals,antonyms,facts,arithmetic,text,austen --prompts 24
+    OMP_NUM_THREADS=1 python benchmarks/interior.py collect --model smollm2-135m \\
+        --suites facts,arithmetic,translation,sequences --prompts 24 --replicate
+    OMP_NUM_THREADS=1 python benchmarks/interior.py collect --model gemma3-270m \\
+        --suites facts,arithmetic --prompts 24 --replicate
     python benchmarks/interior.py table      # the tables of docs/stability.md
 
 The definitions compared are those of ``layertracer.methods.vulnerability.interior``
@@ -23,6 +29,7 @@ The definitions compared are those of ``layertracer.methods.vulnerability.interi
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +39,10 @@ from common import RESULTS
 from layertracer import RunConfig, VulnerabilityConfig, load_model, trace
 from layertracer.config.run import InputConfig
 from layertracer.tasks import Task, load_task
+from layertracer.tasks.corpus import corpus_text
 
 DEVELOPMENT = ("capitals", "antonyms")
+CONTROLS = ("text", "austen")  # generic text, not tasks
 
 
 def path_for(model: str) -> Path:
@@ -63,13 +72,23 @@ def collect(args: argparse.Namespace) -> None:
         )
 
 
+def _control_text(suite: str) -> str:
+    """``text``: the built-in sample; ``austen``: the start of the tuned lens's held-out
+    corpus (*Northanger Abbey*, docs/lens.md), written to a temporary file."""
+    if suite == "text":
+        return "builtin:gettysburg"
+    path = Path(tempfile.gettempdir()) / "layertracer-austen-heldout.txt"
+    path.write_text(corpus_text("heldout")[:8000])
+    return str(path)
+
+
 def _inputs(spec: str, suite: str, args: argparse.Namespace) -> tuple[object, RunConfig]:
     """The task (or text) and options of one scan; ``--replicate``: the next prompts and
     the next seeds."""
     seeds = tuple(range(6, 12)) if args.replicate else tuple(range(6))
     vcfg = VulnerabilityConfig.preset("stable", bootstrap=0, seeds=seeds)
-    if suite == "text":
-        inputs = InputConfig(text="builtin:gettysburg", text_window=16)
+    if suite in CONTROLS:
+        inputs = InputConfig(text=_control_text(suite), text_window=16)
         config = RunConfig(
             model=spec, task=None, max_prompts=args.prompts, inputs=inputs,
             methods=("lens", "vulnerability"), vulnerability=vcfg,
@@ -98,7 +117,7 @@ def main() -> None:
     else:
         from interior_table import print_tables
 
-        print_tables(sorted(RESULTS.glob("interior-*.npz")), DEVELOPMENT)
+        print_tables(sorted(RESULTS.glob("interior-*.npz")), DEVELOPMENT, CONTROLS)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def markdown(rows: list[dict], command: str, protocol: str) -> str:
     start, end = MARKERS[protocol]
     parts = [
         start,
-        f"Command: `{command}`",
+        f"Commands: `{command}`",
         "",
         wins(rows),
         "",
@@ -197,6 +197,17 @@ def write_doc(text: str, protocol: str) -> None:
         old += f"\n{start}\n{end}\n"
     head, rest = old.split(start, 1)
     atomic_write(DOC, head + text + rest.split(end, 1)[1])
+
+
+def merged(path: Path, command: str, rows: list[dict]) -> dict:
+    """The protocol's file with ``rows`` added: rows of the same model × suite replaced,
+    the others kept (a model can be run on its own), every command that made them listed."""
+    old = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    done = {(r["model"], r["task"]) for r in rows}
+    kept = [r for r in old["rows"] if (r["model"], r["task"]) not in done]
+    commands = old.get("commands") or ([old["command"]] if "command" in old else [])
+    commands = [c for c in commands if c != command] if kept else []
+    return {"commands": [*commands, command], "rows": kept + rows}
 
 
 def main() -> None:
@@ -236,11 +247,11 @@ def main() -> None:
         f"--tasks {args.tasks} --max-prompts {args.max_prompts} --protocol {args.protocol}"
         + (" --no-tracing" if args.no_tracing else "")
     )
-    payload = {"command": command, "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "removal.json" if args.protocol == "paper" else f"removal-{args.protocol}.json"
+    payload = merged(RESULTS / name, command, rows)
     atomic_write(RESULTS / name, json.dumps(payload, indent=1) + "\n")
-    text = markdown(rows, command, args.protocol)
+    text = markdown(payload["rows"], "`; `".join(payload["commands"]), args.protocol)
     write_doc(text, args.protocol)
     print(text)
 

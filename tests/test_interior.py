@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny
+from layertracer import trace
 from layertracer.config import VulnerabilityConfig
 from layertracer.engine.replay import ReplayPath
 from layertracer.methods.vulnerability.interior import choose, interior_layer, prominences
@@ -146,3 +148,20 @@ def test_suites_with_one_profile_share_it_and_unrelated_ones_do_not() -> None:
     low, high = found.shared_ci95
     assert low <= high
     assert shared_profile({"a": same["a"]}) is None  # one suite: nothing to share
+
+
+def test_shared_share_needs_three_layers_to_rank() -> None:
+    rng = np.random.default_rng(0)
+    js = {name: rng.random((6, 4, 5)) for name in ("a", "b")}
+    two = np.zeros(5, dtype=bool)
+    two[2:4] = True
+    assert shared_profile(js, two) is None
+    got = shared_profile(js, None, samples=20, splits=5)
+    assert got is not None and got.layers == [0, 1, 2, 3, 4]
+
+
+def test_a_multi_suite_run_of_a_shallow_model_reports_no_shared_interior() -> None:
+    results = trace(tiny("llama"), "capitals,antonyms", {"seeds": "0,1,2,3", "max_prompts": 8})
+    shared = results.vulnerability["shared"]
+    assert shared.get("interior") is None  # tiny llama: one interior layer, nothing to rank
+    assert shared["all"] is not None and -1 <= shared["all"]["between"] <= 1
