@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from layertracer.results import Results
+from layertracer.results.criteria import chosen_layers
 from layertracer.results.summary import suite_line, summary_rows
 
 
@@ -50,6 +51,7 @@ def key_numbers(data: dict) -> dict:
         "cka_critical_layer": (data.get("cka") or {}).get("critical_layer"),
         "ablation_critical_layer": (data.get("ablation") or {}).get("critical_layer"),
         "tracing_critical_layer": (data.get("causal_tracing") or {}).get("critical_layer"),
+        "criterion_layers": chosen_layers(data),  # the most critical layer per criterion
     }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from layertracer.results.criteria import chosen_layers
+
 
 @dataclass(frozen=True)
 class SummaryRow:
@@ -44,6 +46,7 @@ def summary_rows(data: dict) -> list[SummaryRow]:
     rows += _particle_rows(data.get("particles") or {})
     rows += _vulnerability_rows(data.get("vulnerability") or {})
     rows += _method_rows(data)
+    rows += _criteria_rows(data)
     return rows
 
 
@@ -194,6 +197,15 @@ def _method_rows(data: dict) -> list[SummaryRow]:
     if removal := data.get("removal"):
         rows.append(SummaryRow("layer removal: best criterion", _removal_value(removal)))
     return rows
+
+
+def _criteria_rows(data: dict) -> list[SummaryRow]:
+    """The most critical layer of every criterion measured (agreement or removal ran)."""
+    chosen = chosen_layers(data)
+    if not chosen:
+        return []
+    value = ", ".join(f"{name} {fmt(layer, '')}" for name, layer in chosen.items())
+    return [SummaryRow("most critical layer per criterion (argmax)", value)]
 
 
 def _removal_value(removal: dict) -> str:

@@ -7,6 +7,7 @@ import math
 
 from layertracer.engine.replay import ReplayPath, gather_scan
 from layertracer.methods import removal as method
+from layertracer.results.criteria import measure_all, registered
 from layertracer.results.sections import RemovalSection
 from layertracer.run import Run
 
@@ -22,8 +23,11 @@ def removal(run: Run) -> None:
     cfg, anatomy, L = run.config.removal, run.anatomy, run.anatomy.num_layers
     reasons = run.blocks_outside_the_stream()
     removable = [i for i in range(1, L + 1) if i not in reasons]
-    scores = method.scores(run.criteria.per_prompt, run.criteria.cka_delta)
-    orders = method.criterion_orders(scores, removable, cfg.span)
+    ranking = [c for c in registered() if c.ranks_blocks]
+    measured = measure_all(run.results, run.kept)
+    scores = {c.name: measured[c.name].curve for c in ranking if c.name in measured}
+    windowed = {c.name for c in ranking if c.windows}
+    orders = method.criterion_orders(scores, removable, cfg.span, windowed)
     random = method.random_orders(removable, cfg.random_orders, cfg.random_seed)
     K = min(cfg.max_blocks or method.default_max_blocks(L), len(removable))
     sets = method.pruned_sets([*orders.values(), *random], K)
@@ -38,7 +42,7 @@ def removal(run: Run) -> None:
         "max_blocks": K,
         "span": cfg.span,
         "criteria": [*orders, method.RANDOM],
-        "missing": [name for name in method.CRITERIA if name not in orders],
+        "missing": [c.name for c in ranking if c.name not in orders],
         "removable": [None, *[i in removable for i in range(1, L + 1)]],
         "not_removable": {str(i): reasons[i] for i in sorted(reasons)},
         "scores": {name: curve.tolist() for name, curve in scores.items()},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import gather_scan
 from layertracer.engine.stacked import layers_per_replay
@@ -16,7 +14,8 @@ from layertracer.run import Run
 
 def tracing(run: Run) -> None:
     """ROME causal tracing: indirect effect per layer at the last subject token, and the
-    layer × position map of the first prompts; the ``tracing`` criterion."""
+    layer × position map of the first prompts; each prompt's effects (the ``tracing``
+    criterion)."""
     cfg, anatomy, results, model = run.config.tracing, run.anatomy, run.results, run.lm.model
     spans = spans_of(run.lm.tokenizer, run.task.items, run.encoded)
     stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
@@ -44,8 +43,6 @@ def tracing(run: Run) -> None:
     for n, row in enumerate(results.prompts):
         for key, value in prompt_fields(state, spans, n).items():
             setattr(row, key, value)
-    count = len(run.encoded)
-    run.criteria.per_prompt["tracing"] = np.array([state.effect[n] for n in range(count)])
     if state.replay.fallback_reason:
         results.warnings.append(
             f"tracing: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
