@@ -27,6 +27,7 @@ from layertracer.engine.batching import Batch, build_batch, first_prompt, plan_b
 from layertracer.engine.channels import replay_blocker, shared_modules, side_channels
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World
+from layertracer.engine.replay import ReplayPath
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.load import LoadedModel, input_device
@@ -200,6 +201,12 @@ class Run:
         """Why a method asked to replay (``replay``) must use full passes instead, or
         ``None`` (docs/method.md#replay)."""
         return replay_blocker(self.blocks_outside_the_stream()) if replay else None
+
+    def warn_fallback(self, method: str, replay: ReplayPath) -> None:
+        """Adds the run's warning when ``method``'s scan fell back to full passes
+        (:meth:`ReplayPath.warning`)."""
+        if (warning := replay.warning(method)) is not None:
+            self.results.warnings.append(warning)
 
     def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
         """Per-prompt values from every process, keyed by prompt index (index in

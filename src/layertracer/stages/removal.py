@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from layertracer.engine.replay import ReplayPath, gather_scan
+from layertracer.engine.scan import per_replay
 from layertracer.methods import removal as method
 from layertracer.results.criteria import measure_all, registered
 from layertracer.results.sections import RemovalSection
@@ -32,7 +33,7 @@ def removal(run: Run) -> None:
     K = min(cfg.max_blocks or method.default_max_blocks(L), len(removable))
     sets = method.pruned_sets([*orders.values(), *random], K)
     replay = ReplayPath.start(cfg.replay, run.replay_blocker(cfg.replay))
-    stack = cfg.sets_per_replay or (1 if run.device.type == "cpu" else max(1, len(sets)))
+    stack = per_replay(cfg.sets_per_replay, run.device, len(sets))
     scan = method.RemovalScan(run.lm.model, anatomy, sets, stack, replay)
     with run.stage("removal", run.num_batches * math.ceil(len(sets) / stack)) as step:
         run.each_batch("removal", lambda batch: scan.add(batch, step))
@@ -66,7 +67,4 @@ def _warn(run: Run, reasons: dict[int, str], replay: ReplayPath) -> None:
             f"removal: block {block} cannot be removed by position ({reason}); "
             "left out of every order"
         )
-    if replay.fallback_reason:
-        run.results.warnings.append(
-            f"removal: suffix replay not used, full passes: {replay.fallback_reason}"
-        )
+    run.warn_fallback("removal", replay)
