@@ -34,3 +34,39 @@ def test_every_per_layer_array_is_a_field_of_its_section() -> None:
         assert name in model.model_fields, (section, name)
     for name, _ in PROMPT_PER_LAYER:
         assert name in PromptRow.model_fields, name
+
+
+def _undeclared(value: object, path: str = "") -> list[str]:
+    """The JSON paths of every key a results object holds that its model does not declare."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        found = [f"{path}.{key}" for key in value.model_extra or {}]
+        for name in type(value).model_fields:
+            found += _undeclared(getattr(value, name), f"{path}.{name}")
+        return found
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _undeclared(v, f"{path}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in _undeclared(v, f"{path}[]")]
+    return []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"methods": "all", "full_target": True, "seeds": "0,1"},
+        {"methods": "lens,particles,vulnerability", "site": "mlp", "seeds": "auto"},
+        {"methods": "lens,particles", "text": "builtin:gettysburg", "task": None, "max_prompts": 4},
+    ],
+    ids=["all", "module-site", "text"],
+)
+def test_every_key_a_run_writes_is_declared(options: dict, small_task) -> None:
+    """A misspelt key would be kept as an unknown one: every key written has its field."""
+    from layertracer import RunConfig, trace
+    from tests.conftest import tiny
+
+    task = options.get("task", small_task)
+    results = trace(tiny("llama"), task, RunConfig.from_options(batch_size=4, **options))
+    assert _undeclared(results) == []
+    assert _undeclared(Example.model_validate({"value": 1, "newer": 2})) == [".newer"]

@@ -82,6 +82,10 @@ class TaskInfo(Section):
     name: str
     source: str | None = None
     items: int | None = None
+    mode: str | None = None  # "text": one item per position of a text (--text)
+    text_window: int | None = None
+    chat_template: bool | None = None
+    example_input: str | None = None  # the first prompt as the chat template renders it
 
 
 class LensSection(Section):
