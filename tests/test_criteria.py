@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from layertracer import RunConfig, trace
-from layertracer.cli.summary import key_numbers
 from layertracer.config import AgreementConfig
 from layertracer.methods.agreement import chosen_layer
 from layertracer.methods.metrics import spearman
@@ -25,7 +24,7 @@ from layertracer.results.criteria import (
     registered,
     unregister,
 )
-from layertracer.results.summary import summary_rows
+from layertracer.results.summary import key_numbers, summary_rows
 from tests.conftest import tiny
 
 TOY = "layer_index"
