@@ -11,7 +11,7 @@ import pytest
 from layertracer import RunConfig, trace
 from layertracer.config import ALL_METHODS, AgreementConfig, parse_methods
 from layertracer.methods.agreement import (
-    CRITERIA,
+    Measured,
     agreement_section,
     cka_criterion,
     compare,
@@ -24,6 +24,7 @@ from layertracer.methods.agreement import (
 )
 from layertracer.methods.cka.core import cka_from_grams, delta, grams_from_rows
 from layertracer.report import write_report
+from layertracer.results.criteria import registered
 from layertracer.stages import STAGES
 from tests.conftest import run_cli, tiny
 
@@ -136,7 +137,8 @@ def test_every_method_runs_on_tiny_models(small_task, model_type: str) -> None:
     assert len(cka["delta"]) == L + 1 and cka["critical_layer"] in range(1, L + 1)
     agreement = data["agreement"]
     names = agreement["criteria"]
-    assert names == [c for c in CRITERIA if c in names] and {"lens_slope", "cka"} <= set(names)
+    order = [c.name for c in registered()]
+    assert names == [c for c in order if c in names] and {"lens_slope", "cka"} <= set(names)
     assert len(agreement["pairs"]) == len(names) * (len(names) - 1) // 2
     for pair in agreement["pairs"]:
         for key in ("spearman", "pearson"):
@@ -192,6 +194,7 @@ def test_cli_rejects_a_bad_estimator(tmp_path, capsys) -> None:
 
 def test_section_without_cka_or_particles() -> None:
     probs = np.array([[0.0, 0.1 * n, 0.2, 0.9 - 0.1 * n] for n in range(5)])
-    section = agreement_section({"lens_slope": lens_slope(probs)}, None, None, "biased", 10, 0)
+    measured = {"lens_slope": Measured.of_prompts(lens_slope(probs))}
+    section = agreement_section(measured, len(probs), 10, 0)
     assert section["criteria"] == ["lens_slope"] and section["pairs"] == []
     assert "cka" not in section["bootstrap"]

@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 
+from layertracer.methods.agreement import Measured
 from layertracer.methods.removal.orders import (
     criterion_orders,
     default_max_blocks,
     least_critical_first,
     pruned_sets,
     random_orders,
-    scores,
     window_order,
 )
 
@@ -40,14 +40,14 @@ def test_window_order_starts_with_the_best_whole_window() -> None:
     assert window_order(score, [1, 2, 3, 4, 6], 2) == [3, 4, 1, 2, 6]
 
 
-def test_scores_follow_the_agreement_curves() -> None:
-    per_prompt = {"bi": np.array([[NAN, 0.2, 0.4], [NAN, 0.4, NAN]]), "particles": np.ones((2, 3))}
-    curves = scores(per_prompt, cka_delta=[None, 0.9, 0.5])
-    assert list(curves) == ["cka", "bi"]  # criteria order; particles is not one of them
-    np.testing.assert_allclose(curves["bi"][1:], [0.3, 0.4])
-    np.testing.assert_allclose(curves["cka"][1:], [0.1, 0.5])
-    orders = criterion_orders(curves, [1, 2], span=1)
-    assert orders == {"cka": [1, 2], "bi": [1, 2]}
+def test_orders_read_the_run_level_curves_and_windows_only_where_asked() -> None:
+    bi = Measured.of_prompts(np.array([[NAN, 0.2, 0.4, 0.1], [NAN, 0.4, NAN, 0.3]]))
+    np.testing.assert_allclose(bi.curve[1:], [0.3, 0.4, 0.2])  # the mean of finite entries
+    curves = {"bi": bi.curve, "angular": np.array([NAN, NAN, 0.5, 0.1])}
+    orders = criterion_orders(curves, [1, 2, 3], span=2, windowed={"angular"})
+    assert orders["bi"] == least_critical_first(bi.curve, [1, 2, 3]) == [3, 1, 2]
+    assert orders["angular"] == window_order(curves["angular"], [1, 2, 3], 2) == [2, 3, 1]
+    assert criterion_orders(curves, [1, 2, 3], span=2)["angular"] == [3, 2, 1]
 
 
 def test_random_orders_are_seeded_permutations() -> None:

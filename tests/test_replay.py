@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from layertracer import RunConfig, VulnerabilityConfig, trace
-from layertracer.engine.replay import SuffixRunner, full_pass
+from layertracer.engine.batching import build_batch
+from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.scan import open_batch, per_replay
 from layertracer.model.anatomy import discover
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.model.lens import gather_rows, lens_logprobs
@@ -123,6 +125,9 @@ def test_a_model_with_a_side_channel_is_not_replayed_and_says_why(small_task) ->
     guarded = trace(lm, small_task, RunConfig(methods=methods, vulnerability=vul))
     for section in (guarded.vulnerability, guarded.ablation):
         assert section["path"] == "full" and "block 1 passes state" in section["fallback_reason"]
+    said = [w for w in guarded.warnings if "suffix replay" in w]  # one wording for all
+    reasons = [(m, getattr(guarded, m)["fallback_reason"]) for m in ("vulnerability", "ablation")]
+    assert said == [f"{m}: suffix replay not used, full passes: {why}" for m, why in reasons]
     full = trace(
         lm,
         small_task,
@@ -137,3 +142,31 @@ def test_a_model_with_a_side_channel_is_not_replayed_and_says_why(small_task) ->
     drops = [x for x in guarded.ablation["target_logprob_drop"] if x is not None]
     want = [x for x in full.ablation["target_logprob_drop"] if x is not None]
     assert drops == pytest.approx(want, abs=1e-5)
+
+
+@torch.inference_mode()
+def test_the_scan_opening_is_the_clean_pass_with_the_runner_of_its_path() -> None:
+    lm, anatomy, ids, mask, _, _ = _setup("llama")
+    pad = lm.tokenizer.pad_token_id or 0
+    rows = [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)]
+    batch = build_batch(rows, [1, 2], [0, 1], pad, ids.device)
+    logits = lm.model(batch.input_ids, attention_mask=batch.attention_mask).logits
+    own = torch.log_softmax(logits.float(), -1)[torch.arange(2), batch.last]  # [B, V]
+    opening = open_batch(lm.model, anatomy, batch, ReplayPath.start(True), 3)
+    assert len(opening.states) == anatomy.num_layers + 1 and opening.runner is not None
+    assert (opening.clean - own).abs().max() < 1e-4
+    final = opening.runner.run(0, opening.states[0].repeat(3, 1, 1))  # 3 copies stacked
+    assert final.shape[0] == 3 * batch.size
+    assert open_batch(lm.model, anatomy, batch, ReplayPath.start(False), 3).runner is None
+    assert open_batch(lm.model, anatomy, batch, ReplayPath.start(True), 0).runner is None
+    blocked = ReplayPath.start(True, "a side channel")
+    assert open_batch(lm.model, anatomy, batch, blocked, 3).runner is None
+    said = blocked.warning("removal")
+    assert said == "removal: suffix replay not used, full passes: a side channel"
+    assert ReplayPath.start(True).warning("removal") is None
+
+
+def test_one_rule_for_copies_per_replay() -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("meta")
+    assert per_replay(None, cpu, 30) == 1 and per_replay(None, gpu, 30) == 30
+    assert per_replay(None, gpu, 0) == 1 and per_replay(4, cpu, 30) == per_replay(4, gpu, 30) == 4

@@ -195,15 +195,16 @@ def test_save_load_save_is_stable(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
 
 
-def test_load_keeps_unknown_keys(tmp_path: Path) -> None:
+def test_load_refuses_undeclared_keys(tmp_path: Path) -> None:
     data = make_results().to_dict()
-    data["later_method"] = {"matrix": [[1.0]]}
-    data["vulnerability"]["new_key"] = [1, 2]
+    for where, key in ((data, "later_method"), (data["vulnerability"], "js_mean_typo")):
+        where[key] = [1, 2]
+        (tmp_path / "results.json").write_text(json.dumps(data))
+        with pytest.raises(ResultsError, match=f"{key}: Extra inputs are not permitted"):
+            load(tmp_path)
+        del where[key]
     (tmp_path / "results.json").write_text(json.dumps(data))
-    loaded = load(tmp_path)
-    assert loaded.to_dict()["later_method"] == {"matrix": [[1.0]]}
-    assert loaded.vulnerability["new_key"] == [1, 2]
-    assert loaded.to_dict() == data
+    assert load(tmp_path).to_dict() == data
 
 
 # ---------------------------------------------------------------- validation on read

@@ -5,6 +5,7 @@ exists as a field."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from layertracer.results.document import Results
 from layertracer.results.section import Section
@@ -16,15 +17,15 @@ class Example(Section):
     note: str | None = None
 
 
-def test_a_section_reads_like_a_dict_and_keeps_unknown_keys() -> None:
-    section = Example.model_validate({"value": 3, "newer": [1, 2]})
-    assert section["value"] == 3 and section["newer"] == [1, 2]
-    assert "value" in section and "newer" in section and "note" not in section
+def test_a_section_reads_like_a_dict_and_refuses_undeclared_keys() -> None:
+    section = Example.model_validate({"value": 3})
+    assert section["value"] == 3 and "value" in section and "note" not in section
     assert section.get("note", "unset") == "unset"  # a default not given is "absent"
     assert Example(value=1, note=None).get("note", "unset") is None  # given as null
     with pytest.raises(KeyError):
         section["missing"]
-    assert section.model_dump()["newer"] == [1, 2]
+    with pytest.raises(ValidationError, match="newer"):
+        Example.model_validate({"value": 3, "newer": [1, 2]})
 
 
 def test_every_per_layer_array_is_a_field_of_its_section() -> None:
@@ -34,3 +35,24 @@ def test_every_per_layer_array_is_a_field_of_its_section() -> None:
         assert name in model.model_fields, (section, name)
     for name, _ in PROMPT_PER_LAYER:
         assert name in PromptRow.model_fields, name
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"methods": "all", "full_target": True, "seeds": "0,1"},
+        {"methods": "lens,particles,vulnerability", "site": "mlp", "seeds": "auto"},
+        {"methods": "lens,particles", "text": "builtin:gettysburg", "task": None, "max_prompts": 4},
+    ],
+    ids=["all", "module-site", "text"],
+)
+def test_every_key_a_run_writes_is_declared(options: dict, small_task) -> None:
+    """Sections refuse undeclared keys: every key these runs write has its field, and
+    their results.json objects read back as they are."""
+    from layertracer import RunConfig, trace
+    from tests.conftest import tiny
+
+    task = options.get("task", small_task)
+    results = trace(tiny("llama"), task, RunConfig.from_options(batch_size=4, **options))
+    data = results.to_dict(arrays=False)
+    assert Results.model_validate(data).to_dict(arrays=False) == data

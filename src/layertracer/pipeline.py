@@ -21,7 +21,6 @@ from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
 from layertracer.errors import ConfigError, FidelityError
 from layertracer.methods import similarity
-from layertracer.methods.agreement import lens_slope
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
@@ -124,7 +123,6 @@ def _trace(
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
     run.results = base_results(run)
-    run.criteria.per_prompt["lens_slope"] = lens_slope(run.clean.target_prob.numpy())
     similarity_stage(run)
     for name, stage in STAGES.items():
         if name in config.methods:

@@ -2,9 +2,9 @@
 pass and the results so far (:class:`Run`), and how a stage reports progress.
 
 A stage is a function ``stage(run) -> None`` that adds its typed section to
-``run.results`` (and its per-prompt fields to the prompt rows), and registers its per-layer
-criterion in ``run.criteria`` for the methods that compare criteria;
-:mod:`layertracer.pipeline` calls the selected ones in order.
+``run.results`` (and its per-prompt fields to the prompt rows), from which the criteria of
+:mod:`layertracer.results.criteria` are read; :mod:`layertracer.pipeline` calls the
+selected ones in order.
 
 Recipe for a stage's batch loop (this rank's prompts, halving the batch on GPU
 out-of-memory): ``run.each_batch(name, work)`` instead of ``for b in run.batches(): work(b)``,
@@ -17,9 +17,8 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import torch
 
 from layertracer.config import RunConfig
@@ -28,6 +27,7 @@ from layertracer.engine.batching import Batch, build_batch, first_prompt, plan_b
 from layertracer.engine.channels import replay_blocker, shared_modules, side_channels
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World
+from layertracer.engine.replay import ReplayPath
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.load import LoadedModel, input_device
@@ -85,26 +85,6 @@ class CleanPass:
 
 
 @dataclass
-class Criteria:
-    """The per-layer criteria of "critical layers" measured so far, for the methods that
-    compare or use them (agreement, layer removal).
-
-    Attributes:
-        per_prompt: Criterion name -> per-prompt values ``[N, L+1]`` (prompts in task
-            order; NaN where a layer does not apply), oriented so that higher = more
-            critical (docs/method.md#agreement).
-        cka_delta: CKA's ``δ_ℓ`` ``[L+1]`` (a run-level criterion: ``1 − δ``), if CKA ran.
-        cka_grams: The per-layer Gram matrices of CKA (``gram`` form), for resampling.
-        cka_estimator: CKA's estimator.
-    """
-
-    per_prompt: dict[str, np.ndarray] = field(default_factory=dict)
-    cka_delta: list[float | None] | None = None
-    cka_grams: list[np.ndarray] | None = None
-    cka_estimator: str = "biased"
-
-
-@dataclass
 class Run:
     """One run in progress, as the stages see it.
 
@@ -119,7 +99,8 @@ class Run:
         clean: The clean lens pass (set after it ran).
         results: The results so far (set after the clean pass).
         sites: Where the vulnerability scan perturbs (found before the lens pass).
-        criteria: The per-layer criteria measured so far.
+        kept: What stages keep for the criteria without publishing it, by name (CKA's
+            Gram matrices ``cka_grams``, :mod:`layertracer.results.criteria`).
         world: This process among the data-parallel processes (one by default).
         batch_size: Prompts per planned batch (``--batch-size``, ``auto`` resolved).
         sizers: Per stage, the adaptive batch size of :meth:`each_batch`.
@@ -137,7 +118,7 @@ class Run:
     clean: CleanPass | None = None
     results: Results | None = None
     sites: SiteMap | None = None
-    criteria: Criteria = field(default_factory=Criteria)
+    kept: dict[str, Any] = field(default_factory=dict)
     world: World = field(default_factory=World)
     batch_size: int = 8
     sizers: dict[str, BatchSizer] = field(default_factory=dict)
@@ -220,6 +201,12 @@ class Run:
         """Why a method asked to replay (``replay``) must use full passes instead, or
         ``None`` (docs/method.md#replay)."""
         return replay_blocker(self.blocks_outside_the_stream()) if replay else None
+
+    def warn_fallback(self, method: str, replay: ReplayPath) -> None:
+        """Adds the run's warning when ``method``'s scan fell back to full passes
+        (:meth:`ReplayPath.warning`)."""
+        if (warning := replay.warning(method)) is not None:
+            self.results.warnings.append(warning)
 
     def gather(self, per_prompt: dict[int, T]) -> dict[int, T]:
         """Per-prompt values from every process, keyed by prompt index (index in

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from layertracer.results import Results
-from layertracer.results.summary import suite_line, summary_rows
+from layertracer.results.summary import key_numbers, suite_line, summary_rows
 
 
 def summary_table(results: Results) -> Table:
@@ -26,31 +26,6 @@ def summary_table(results: Results) -> Table:
     for name, suite in (data.get("suites") or {}).items():
         table.add_row(f"suite {name}", suite_line(suite))
     return table
-
-
-def key_numbers(data: dict) -> dict:
-    """The run's headline numbers by name (``null`` where a method did not run)."""
-    particles = data.get("particles") or {}
-    vul = data.get("vulnerability") or {}
-    return {
-        "prompts": len(data["prompts"]),
-        "first_token_accuracy": data.get("accuracy"),
-        "full_answer_accuracy": data.get("answer_accuracy"),
-        "lens_fidelity_max_abs_err": data["lens"].get("fidelity_max_abs_err"),
-        "particle_median": particles.get("median"),
-        "particle_iqr": particles.get("iqr"),
-        "no_particle_fraction": particles.get("none_fraction"),
-        "vulnerable_layer": vul.get("vulnerable_layer"),
-        "vulnerable_layer_confidence_set": vul.get("confidence_set"),
-        "vulnerable_layer_reliability": (vul.get("reliability") or {}).get("seeds"),
-        "vulnerable_layer_stable": vul.get("stable"),
-        "vulnerable_layer_rule": vul.get("layer_rule"),
-        "argmax_layer": vul.get("argmax_layer", vul.get("vulnerable_layer")),
-        "argmax_confidence_set": vul.get("argmax_confidence_set", vul.get("confidence_set")),
-        "cka_critical_layer": (data.get("cka") or {}).get("critical_layer"),
-        "ablation_critical_layer": (data.get("ablation") or {}).get("critical_layer"),
-        "tracing_critical_layer": (data.get("causal_tracing") or {}).get("critical_layer"),
-    }
 
 
 def summary_json(results: Results, path: Path, report: Path | None) -> dict:

@@ -209,6 +209,13 @@ class ReplayPath:
         self.path, self.fallback_reason = "full", reason
         return None
 
+    def warning(self, method: str) -> str | None:
+        """The run's warning when ``method``'s scan used full passes instead of replay
+        (``None`` when it did not fall back): the one wording of every method."""
+        if not self.fallback_reason:
+            return None
+        return f"{method}: suffix replay not used, full passes: {self.fallback_reason}"
+
     def section(self) -> dict:
         """The keys every method's results section records about its path."""
         return {

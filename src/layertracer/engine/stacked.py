@@ -7,7 +7,8 @@ another, that is ``L−i`` block calls per layer; stacked, each block is called 
 the copies, which fills a GPU far better. Until a copy reaches its start layer its rows
 carry the *unedited* state of their own run (captured beforehand, so nothing changes); the
 block outputs computed for those rows are discarded. That waste is why a CPU, where a
-bigger batch is not faster, replays one layer at a time (``layers_per_replay``).
+bigger batch is not faster, replays one copy at a time
+(:func:`layertracer.engine.scan.per_replay`).
 """
 
 from __future__ import annotations
@@ -131,13 +132,6 @@ def groups(
         else:
             group.append(item)
     return out
-
-
-def layers_per_replay(setting: int | None, device: torch.device, num_layers: int) -> int:
-    """``layers_per_replay``: the setting, else 1 on a CPU and every layer elsewhere."""
-    if setting is not None:
-        return setting
-    return 1 if device.type == "cpu" else num_layers + 1
 
 
 def items_per_replay(rows: int, length: int) -> int:

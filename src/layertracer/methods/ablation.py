@@ -25,10 +25,10 @@ from torch import nn
 from layertracer.config import AblationConfig
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.scan import open_batch
 from layertracer.engine.stacked import groups, items_per_replay, replay_from
 from layertracer.model.anatomy import Anatomy
-from layertracer.model.capture import capture_blocks, forward
-from layertracer.model.lens import gather_rows, lens_each, lens_logprobs
+from layertracer.model.lens import gather_rows, lens_each
 
 
 @dataclass
@@ -70,14 +70,10 @@ class AblationScan:
     def add(self, batch: Batch, on_layer: Callable[[], None] = lambda: None) -> None:
         """Ablates every block for one batch, calling ``on_layer()`` after each layer."""
         anatomy, L = self.anatomy, self.anatomy.num_layers
-        replay = self.state.replay.path == "replay"
-        with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=replay) as cap:
-            forward(self.model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
-        states = cap.states()  # L+1 x [B, T, d]
-        clean = lens_logprobs(anatomy, gather_rows(states[-1], batch.last))  # [B, V]
         per_group = items_per_replay(batch.size, batch.input_ids.shape[1])
         plan = groups([(i, 0) for i in range(1, L + 1)], self.stack, per_group)
-        runner = self.state.replay.runner(anatomy, cap, clean, batch.last, len(plan[0]))
+        opening = open_batch(self.model, anatomy, batch, self.state.replay, len(plan[0]))
+        states, clean, runner = opening.states, opening.clean, opening.runner
         goal = batch.targets[:, None]  # [B, 1]
         logprob = torch.full((batch.size, L + 1), float("nan"))  # [B, L+1]
         top1_ok = torch.zeros((batch.size, L + 1), dtype=torch.bool)

@@ -1,19 +1,9 @@
 """Agreement between the per-layer criteria of "critical layers" (docs/method.md#agreement).
 
-Every criterion is a curve over the ``L+1`` layer states where **higher = more critical**,
-built from per-prompt values where they exist (NaN = does not apply at that layer):
-
-- ``particles``: fraction of prompts whose task particle is layer ℓ (the histogram;
-  layer 0 NaN, a particle is never 0);
-- ``lens_slope``: mean over prompts of ``P[ℓ] − P[ℓ−1]`` of the lens target probability
-  (layer 0 NaN);
-- ``js``: mean over prompts of the JS divergence (each prompt's mean over seeds);
-- ``cka``: ``1 − δ_ℓ`` (layer 0 NaN: critical layers are blocks 1..L);
-- ``ablation``: mean over prompts of the target log-prob drop when block ℓ is skipped;
-- ``tracing``: mean over prompts of the causal-tracing indirect effect;
-- ``bi``: mean over prompts of ShortGPT's Block Influence (layer 0 NaN);
-- ``angular``: mean over prompts of the angular distance between states ``n`` apart
-  (Gromov et al.; layers ``< n`` NaN).
+Every criterion (one registered object each, :mod:`layertracer.results.criteria`) is a
+curve over the ``L+1`` layer states where **higher = more critical**, built from per-prompt
+values where they exist (NaN = does not apply at that layer), or a run-level curve with a
+resampler of its own (CKA's ``1 − δ_ℓ``, from the Gram matrices).
 
 For each pair: Spearman and Pearson correlation over the layers where both curves are
 finite, and the distance between their chosen layers (each curve's argmax, lowest layer
@@ -31,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -38,11 +29,34 @@ import numpy as np
 from layertracer.methods.cka.core import neighbour_delta
 from layertracer.methods.metrics import bca_interval, pearson, spearman
 
-CRITERIA = ("particles", "lens_slope", "js", "cka", "ablation", "tracing", "bi", "angular")
 STATS = ("spearman", "pearson", "layer_distance")
 CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
 
-Criterion = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
+Curves = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A criterion measured in a run (the criteria themselves:
+    :mod:`layertracer.results.criteria`).
+
+    Attributes:
+        curves: Its curves over weighted samples of the prompts (the bootstrap).
+        curve: Its run-level curve ``[L+1]`` (the mean over prompts; CKA: the run's
+            ``1 − δ``), which layer removal ranks blocks by.
+        bootstrap: How a run-level criterion enters the bootstrap (``resampled`` or
+            ``fixed``, listed in ``agreement.bootstrap``); ``None`` for per-prompt values.
+    """
+
+    curves: Curves
+    curve: np.ndarray
+    bootstrap: str | None = None
+
+    @classmethod
+    def of_prompts(cls, values: np.ndarray) -> Measured:
+        """A criterion given by per-prompt values ``[N, L+1]``."""
+        curves = prompt_criterion(values)
+        return cls(curves, curves(np.ones((1, len(values))))[0])
 
 
 def particle_onehot(layers: list[int | None], num_states: int) -> np.ndarray:
@@ -65,7 +79,7 @@ def lens_slope(target_prob: np.ndarray) -> np.ndarray:
     return slope
 
 
-def prompt_criterion(values: np.ndarray) -> Criterion:
+def prompt_criterion(values: np.ndarray) -> Curves:
     """A per-prompt criterion's curves over weighted samples of the prompts (``weights[b, p]``:
     how often prompt ``p`` is in sample ``b``): the weighted mean of the finite entries."""
     finite = np.isfinite(values).astype(float)  # [N, L+1]
@@ -78,7 +92,7 @@ def prompt_criterion(values: np.ndarray) -> Criterion:
     return curves
 
 
-def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -> Criterion:
+def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -> Curves:
     """``1 − δ_ℓ`` (layer 0 NaN): recomputed for each weighted sample from the Gram
     matrices when given, else the run's δ for every sample (held fixed)."""
 
@@ -177,11 +191,11 @@ def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
     return weights
 
 
-def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int) -> dict:
+def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) -> dict:
     """Pairwise agreement of the criteria over ``count`` prompts, with bootstrap CIs.
 
     Args:
-        criteria: Name -> curves of weighted prompt samples, in :data:`CRITERIA` order.
+        criteria: Name -> curves of weighted prompt samples, in the order to report.
         count: Number of prompts ``N``.
         samples: Bootstrap resamples (0: no intervals).
         seed: Seed of ``numpy.random.default_rng`` drawing the resamples.
@@ -216,37 +230,21 @@ def measure(criteria: dict[str, Criterion], count: int, samples: int, seed: int)
     }
 
 
-def agreement_section(
-    per_prompt: dict[str, np.ndarray],
-    cka_delta: list | None,
-    grams: list[np.ndarray] | None,
-    estimator: str,
-    samples: int,
-    seed: int,
-) -> dict:
+def agreement_section(criteria: dict[str, Measured], count: int, samples: int, seed: int) -> dict:
     """The ``agreement`` results section.
 
     Args:
-        per_prompt: Criterion name -> per-prompt values ``[N, L+1]`` (higher = more
-            critical; NaN where a layer does not apply), names from :data:`CRITERIA`.
-        cka_delta: CKA's ``δ_ℓ`` ``[L+1]``, or ``None`` if CKA did not run.
-        grams: The CKA Gram matrices (``gram`` form), or ``None``.
-        estimator: CKA's estimator.
+        criteria: Name -> the criterion measured in the run (higher = more critical), in
+            the order of the registry (:func:`layertracer.results.criteria.measure_all`).
+        count: Number of prompts ``N``.
         samples: Bootstrap resamples.
         seed: Bootstrap seed.
     """
-    count = len(next(iter(per_prompt.values())))
-    criteria = {name: prompt_criterion(v) for name, v in per_prompt.items()}
-    boot = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
-    if cka_delta is not None:
-        if grams is not None and count > CKA_BOOTSTRAP_MAX_N:
-            grams = None
-        criteria["cka"] = cka_criterion(cka_delta, grams, estimator)
-        boot["cka"] = "resampled" if grams is not None else "fixed"
-    ordered = {name: criteria[name] for name in CRITERIA if name in criteria}
-    section = measure(ordered, count, samples, seed)
+    boot: dict = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
+    boot.update({name: m.bootstrap for name, m in criteria.items() if m.bootstrap})
+    curves = {name: m.curves for name, m in criteria.items()}
     return {
         "direction": "higher = more critical",
         "bootstrap": boot,
-        **section,
+        **measure(curves, count, samples, seed),
     }

@@ -30,11 +30,12 @@ from torch import nn
 from layertracer.config import TracingConfig
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.scan import open_batch
 from layertracer.engine.stacked import groups, items_per_replay, replay_from
 from layertracer.methods.subjects import Span, aligned_map
 from layertracer.model.anatomy import Anatomy
-from layertracer.model.capture import capture_blocks, edit_state, forward
-from layertracer.model.lens import gather_rows, lens_each, lens_logprobs
+from layertracer.model.capture import edit_state
+from layertracer.model.lens import gather_rows, lens_each
 
 Item = tuple[int, int]  # (layer, position); position -1: each prompt's last subject token
 
@@ -119,15 +120,11 @@ class TracingScan:
 
     def _corrupt(self, batch: Batch) -> _Corrupted:
         """The clean capture, the noise, and the corrupted run of one batch."""
-        replay = self.state.replay.path == "replay"
-        with capture_blocks(self.anatomy.blocks, self.anatomy.slot, keep_inputs=replay) as cap:
-            forward(self.model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
-        states = cap.states()
-        clean = lens_logprobs(self.anatomy, gather_rows(states[-1], batch.last))  # [B, V]
+        opening = open_batch(self.model, self.anatomy, batch, self.state.replay, self.copies)
+        states, clean, runner = opening.states, opening.clean, opening.runner
         for row, n in enumerate(batch.index):
             self.state.p_clean[n] = float(clean[row, batch.targets[row]].exp())
         noise = self._noise(batch, states[0])
-        runner = self.state.replay.runner(self.anatomy, cap, clean, batch.last, self.copies)
         corrupted = None
         if runner is not None:
             corrupted = [states[0].repeat(self.copies, 1, 1) + noise]

@@ -19,6 +19,7 @@ from layertracer.report.data import num_layers, run_label
 from layertracer.report.figures import sensitivity_rows
 from layertracer.report.removal import removal_note, removal_rows
 from layertracer.report.topk import visible
+from layertracer.results.criteria import chosen_layers, lookup
 from layertracer.results.summary import fmt as _fmt
 from layertracer.results.summary import summary_rows as results_summary
 
@@ -136,12 +137,31 @@ def agreement_rows(agreement: dict) -> list[dict]:
     ]
 
 
+def criteria_rows(data: dict) -> list[dict]:
+    """Every criterion of the run: what it measures, what higher means, its colour and its
+    most critical layer (a criterion of another version: its name alone)."""
+    rows = []
+    for name, layer in chosen_layers(data).items():
+        known = lookup(name)
+        rows.append(
+            {
+                "name": name,
+                "label": "–" if known is None else known.label,
+                "higher": "–" if known is None else known.higher,
+                "colour": "#444444" if known is None else known.colour,
+                "layer": _fmt(layer, ""),
+            }
+        )
+    return rows
+
+
 def agreement_note(agreement: dict) -> str:
     """How the agreement table was computed, in one sentence."""
     boot = agreement.get("bootstrap") or {}
     if not agreement:
         return ""
-    cka = f" CKA {boot['cka']} in the bootstrap." if boot.get("cka") else ""
+    held = [f"{k} {v}" for k, v in boot.items() if k in (agreement.get("criteria") or [])]
+    cka = f" {', '.join(held)} in the bootstrap." if held else ""
     return (
         f"Per-layer criteria ({agreement.get('direction', 'higher = more critical')}), "
         f"correlated over the layers where both apply; chosen layer = each criterion's argmax "
@@ -171,6 +191,7 @@ def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
         "summary": summary_rows(data),
         "suites": suite_rows(data),
         "sensitivity": sensitivity_rows(data.get("particles") or {}),
+        "criteria": criteria_rows(data),
         "agreement": agreement_rows(data.get("agreement") or {}),
         "agreement_note": agreement_note(data.get("agreement") or {}),
         "removal": removal_rows(data),

@@ -15,25 +15,17 @@ from matplotlib.figure import Figure
 
 from layertracer.report.data import floats, run_label
 from layertracer.report.style import ReportFigure
+from layertracer.results.criteria import colour as criterion_colour
 from layertracer.results.summary import fmt
 
 RANDOM = "random"
 RANDOM_COLOR = "#7f7f7f"
-CRITERION_COLORS = {
-    "js": "#d62728",
-    "cka": "#1f77b4",
-    "ablation": "#2ca02c",
-    "tracing": "#9467bd",
-    "lens_slope": "#ff7f0e",
-    "bi": "#17becf",
-    "angular": "#8c564b",
-}
 PANELS = (("accuracy", "first-token accuracy"), ("target_logprob", "mean log P(target) (nats)"))
 
 
 def color(name: str) -> str:
-    """The colour of a criterion in every removal figure."""
-    return RANDOM_COLOR if name == RANDOM else CRITERION_COLORS.get(name, "#444444")
+    """The colour of a criterion in every removal figure (its registered colour)."""
+    return RANDOM_COLOR if name == RANDOM else criterion_colour(name)
 
 
 def curves_of(data: dict) -> dict[str, dict] | None:

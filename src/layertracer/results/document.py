@@ -76,7 +76,7 @@ class Results(BaseModel):
             results.json (e.g. ``js [prompts, seeds, L+1]``); read back by :func:`load`.
     """
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     schema_version: int = SCHEMA_VERSION
     tool: Tool

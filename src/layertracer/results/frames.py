@@ -17,6 +17,9 @@ Sections (those the run computed; :func:`available` lists them):
   ``js_std`` over seeds (and whether the seed's mask hit a massive channel).
 - ``cka``: one row per ``layer_a`` × ``layer_b``.
 - ``ablation``, ``causal_tracing`` (or ``tracing``): one row per layer state.
+- ``criteria``: one row per criterion × layer state: its run-level ``value`` (the
+  agreement curve, else the removal score; higher = more critical), its ``label`` and
+  whether the layer is its ``chosen`` (most critical) one.
 - ``agreement``: one row per pair of criteria; ``layer_a``/``layer_b`` are the chosen
   layers.
 - ``removal``: one row per criterion × ``k`` blocks removed (``k = 0..K``): the block
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from layertracer.errors import ResultsError
+from layertracer.results.criteria import chosen_layers, curves_of, lookup
 from layertracer.results.sections import PER_LAYER
 
 Rows = list[dict[str, Any]]
@@ -66,7 +70,11 @@ def to_frame(data: dict, section: str) -> Any:
 
 def available(data: dict) -> list[str]:
     """The sections this run has frames for, in a fixed order."""
-    return [name for name, (needs, _) in SECTIONS.items() if needs is None or data.get(needs)]
+    return [
+        name
+        for name, (needs, _) in SECTIONS.items()
+        if needs is None or any(data.get(key) for key in needs.split("|"))
+    ]
 
 
 def _put(row: dict[str, Any], key: str, value: object) -> None:
@@ -177,6 +185,18 @@ def _cka(data: dict) -> Rows:
     ]
 
 
+def _criteria(data: dict) -> Rows:
+    chosen = chosen_layers(data)
+    rows = []
+    for name, curve in curves_of(data).items():
+        known = lookup(name)
+        label = None if known is None else known.label
+        for layer, value in enumerate(curve):
+            entry = {"criterion": name, "label": label, "layer": layer, "value": value}
+            rows.append({**entry, "chosen": layer == chosen[name]})
+    return rows
+
+
 def _agreement(data: dict) -> Rows:
     part = data["agreement"]
     chosen = part.get("chosen_layers") or {}
@@ -209,10 +229,13 @@ def _removal(data: dict) -> Rows:
 
 
 def _suites(data: dict) -> Rows:
-    return [{"suite": name, **summary} for name, summary in data["suites"].items()]
+    return [  # without the per-layer js_mean (one number per cell)
+        {"suite": name, **{k: v for k, v in summary.items() if not isinstance(v, list)}}
+        for name, summary in data["suites"].items()
+    ]
 
 
-# name -> (the results.json key it needs, or None: always there; its rows)
+# name -> (the results.json key it needs, "a|b": either, or None: always there; its rows)
 SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
     "prompts": (None, _prompts),
     "lens": (None, _lens),
@@ -224,6 +247,7 @@ SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
     "cka": ("cka", _cka),
     "ablation": ("ablation", _per_layer("ablation")),
     "causal_tracing": ("causal_tracing", _per_layer("causal_tracing")),
+    "criteria": ("agreement|removal", _criteria),
     "agreement": ("agreement", _agreement),
     "removal": ("removal", _removal),
     "suites": ("suites", _suites),

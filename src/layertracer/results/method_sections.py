@@ -28,6 +28,7 @@ class ParticleStats(Section):
 
     count: int | None = None
     median: float | None = None
+    quartiles: Interval = None
     iqr: float | None = None
     none_fraction: float | None = None
 
@@ -36,7 +37,6 @@ class OtherLensParticles(ParticleStats):
     """The particles of the same prompts under the other lens (``lens``)."""
 
     lens: str
-    quartiles: Interval = None
 
 
 class ParticlesSection(ParticleStats):

@@ -1,5 +1,6 @@
-"""The base of every results section: typed fields, unknown keys kept (a newer writer's),
-dict-style reading (``section["js_mean"]``, ``section.get("warning")``)."""
+"""The base of every results section: typed fields, no undeclared key (a misspelt key is an
+error, not an extra key beside a null), dict-style reading (``section["js_mean"]``,
+``section.get("warning")``)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ Interval = list[float] | None  # [low, high]
 
 
 class Section(BaseModel):
-    """A results section: typed fields, unknown keys kept, dict-style reading."""
+    """A results section: typed fields, undeclared keys refused, dict-style reading."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     def __getitem__(self, key: str) -> Any:
         if key in type(self).model_fields:
             return getattr(self, key)
-        extra = self.model_extra or {}
-        if key in extra:
-            return extra[key]
         raise KeyError(key)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -33,5 +31,4 @@ class Section(BaseModel):
         return default if value is None and key not in self.model_fields_set else value
 
     def __contains__(self, key: object) -> bool:
-        extra = self.model_extra or {}
-        return isinstance(key, str) and (key in self.model_fields_set or key in extra)
+        return isinstance(key, str) and key in self.model_fields_set

@@ -4,7 +4,7 @@ write and on read.
 Every per-layer array has ``L+1`` entries, layer state 0 first (docs/method.md#layers),
 ``null`` where a layer does not apply; :data:`PER_LAYER` names them, so that a file whose
 arrays do not match its ``model.num_layers`` is refused on read with the path of the first
-problem. Sections accept keys they do not know (a newer writer's) and keep them.
+problem. A key no section declares is refused the same way (a misspelt key is an error).
 A section reads like the JSON object too: ``section["js_mean"]``, ``section.get("warning")``.
 """
 
@@ -82,6 +82,10 @@ class TaskInfo(Section):
     name: str
     source: str | None = None
     items: int | None = None
+    mode: str | None = None  # "text": one item per position of a text (--text)
+    text_window: int | None = None
+    chat_template: bool | None = None
+    example_input: str | None = None  # the first prompt as the chat template renders it
 
 
 class LensSection(Section):

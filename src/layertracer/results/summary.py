@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from layertracer.results.criteria import chosen_layers
+
 
 @dataclass(frozen=True)
 class SummaryRow:
@@ -28,30 +30,60 @@ def fmt(value: object, spec: str = ".3g") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def key_numbers(data: dict) -> dict:
+    """The run's headline numbers by name (``null`` where a method did not run): the one
+    place they are read from a results.json object, for ``run --json`` and the rows."""
+    particles = data.get("particles") or {}
+    vul = data.get("vulnerability") or {}
+    return {
+        "prompts": len(data["prompts"]),
+        "first_token_accuracy": data.get("accuracy"),
+        "full_answer_accuracy": data.get("answer_accuracy"),
+        "lens_fidelity_max_abs_err": data["lens"].get("fidelity_max_abs_err"),
+        "particle_median": particles.get("median"),
+        "particle_iqr": particles.get("iqr"),
+        "no_particle_fraction": particles.get("none_fraction"),
+        "vulnerable_layer": vul.get("vulnerable_layer"),
+        "vulnerable_layer_confidence_set": vul.get("confidence_set"),
+        "vulnerable_layer_reliability": (vul.get("reliability") or {}).get("seeds"),
+        "vulnerable_layer_stable": vul.get("stable"),
+        "vulnerable_layer_rule": vul.get("layer_rule"),
+        "argmax_layer": vul.get("argmax_layer", vul.get("vulnerable_layer")),
+        "argmax_confidence_set": vul.get("argmax_confidence_set", vul.get("confidence_set")),
+        "cka_critical_layer": (data.get("cka") or {}).get("critical_layer"),
+        "ablation_critical_layer": (data.get("ablation") or {}).get("critical_layer"),
+        "tracing_critical_layer": (data.get("causal_tracing") or {}).get("critical_layer"),
+        "criterion_layers": chosen_layers(data),  # the most critical layer per criterion
+    }
+
+
 def summary_rows(data: dict) -> list[SummaryRow]:
     """The summary of a results.json object: accuracy, fidelity, particles, the vulnerable
     layer with its stability, and the critical layer of every other method that ran."""
+    numbers = key_numbers(data)
     rows = [
-        SummaryRow("prompts", str(len(data["prompts"]))),
+        SummaryRow("prompts", str(numbers["prompts"])),
         SummaryRow(
-            "first-token accuracy (final top-1 = target token)", fmt(data.get("accuracy"), ".3f")
+            "first-token accuracy (final top-1 = target token)",
+            fmt(numbers["first_token_accuracy"], ".3f"),
         ),
-        *_answer_rows(data),
+        *_answer_rows(numbers),
         SummaryRow(
-            "lens fidelity max |Δ log-prob|", fmt(data["lens"].get("fidelity_max_abs_err"), ".2e")
+            "lens fidelity max |Δ log-prob|", fmt(numbers["lens_fidelity_max_abs_err"], ".2e")
         ),
     ]
     rows += _particle_rows(data.get("particles") or {})
     rows += _vulnerability_rows(data.get("vulnerability") or {})
-    rows += _method_rows(data)
+    rows += _method_rows(data, numbers)
+    rows += _criteria_rows(numbers)
     return rows
 
 
-def _answer_rows(data: dict) -> list[SummaryRow]:
+def _answer_rows(numbers: dict) -> list[SummaryRow]:
     """Full-answer accuracy, where the run has it (``--full-target``)."""
-    if data.get("answer_accuracy") is None:
+    if numbers["full_answer_accuracy"] is None:
         return []
-    value = fmt(data["answer_accuracy"], ".3f")
+    value = fmt(numbers["full_answer_accuracy"], ".3f")
     return [SummaryRow("full-answer accuracy (greedy answer = whole target)", value)]
 
 
@@ -177,23 +209,34 @@ def _js_value(vul: dict, i: int) -> str:
     return value
 
 
-def _method_rows(data: dict) -> list[SummaryRow]:
+def _method_rows(data: dict, numbers: dict) -> list[SummaryRow]:
     rows = []
-    if cka := data.get("cka"):
-        rows.append(SummaryRow("CKA critical layer (min δ)", fmt(cka.get("critical_layer"), "")))
+    if data.get("cka"):
+        rows.append(
+            SummaryRow("CKA critical layer (min δ)", fmt(numbers["cka_critical_layer"], ""))
+        )
     if ablation := data.get("ablation"):
-        i = ablation.get("critical_layer")
+        i = numbers["ablation_critical_layer"]
         drop = ablation["target_logprob_drop"][i] if i is not None else None
         value = f"{fmt(i, '')} (Δ log P(target) {fmt(drop, '.2f')} nats)"
         rows.append(SummaryRow("ablation critical layer", value))
     if tracing := data.get("causal_tracing"):
-        i = tracing.get("critical_layer")
+        i = numbers["tracing_critical_layer"]
         effect = tracing["indirect_effect"][i] if i is not None else None
         value = f"{fmt(i, '')} (indirect effect {fmt(effect, '.3f')})"
         rows.append(SummaryRow("causal tracing critical layer", value))
     if removal := data.get("removal"):
         rows.append(SummaryRow("layer removal: best criterion", _removal_value(removal)))
     return rows
+
+
+def _criteria_rows(numbers: dict) -> list[SummaryRow]:
+    """The most critical layer of every criterion measured (agreement or removal ran)."""
+    chosen = numbers["criterion_layers"]
+    if not chosen:
+        return []
+    value = ", ".join(f"{name} {fmt(layer, '')}" for name, layer in chosen.items())
+    return [SummaryRow("most critical layer per criterion (argmax)", value)]
 
 
 def _removal_value(removal: dict) -> str:

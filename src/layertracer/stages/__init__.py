@@ -23,7 +23,7 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "cka": cka,
     "ablation": ablation,
     "tracing": tracing,
-    "removal": removal,  # after the criteria it ranks blocks by (js, cka, ablation, tracing)
+    "removal": removal,  # after the methods of the criteria it ranks blocks by
     "agreement": agreement,  # last: compares the criteria of every stage before it
 }
 

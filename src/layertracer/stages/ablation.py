@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from layertracer.engine.replay import gather_scan
-from layertracer.engine.stacked import layers_per_replay
+from layertracer.engine.scan import per_replay
 from layertracer.methods.ablation import AblationScan
 from layertracer.methods.ablation import summarize as summarize_ablation
 from layertracer.results.sections import AblationSection
@@ -13,9 +11,9 @@ from layertracer.run import Run
 
 
 def ablation(run: Run) -> None:
-    """The ``ablation`` section, each prompt's drops and the ``ablation`` criterion."""
+    """The ``ablation`` section and each prompt's drops (the ``ablation`` criterion)."""
     cfg, anatomy, results = run.config.ablation, run.anatomy, run.results
-    stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
+    stack = per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers + 1)
     scan = AblationScan(run.lm.model, anatomy, cfg, stack, run.replay_blocker(cfg.replay))
     with run.stage("ablation", run.num_batches * anatomy.num_layers) as step:
         run.each_batch("ablation", lambda batch: scan.add(batch, step), scan.state)
@@ -24,10 +22,4 @@ def ablation(run: Run) -> None:
     results.ablation = AblationSection.model_validate(section)
     for n, row in enumerate(results.prompts):
         row.ablation_drop, row.ablation_correct = state.drop[n], state.correct[n]
-    run.criteria.per_prompt["ablation"] = np.array(
-        [[np.nan if v is None else v for v in state.drop[n]] for n in range(len(run.encoded))]
-    )  # [N, L+1]
-    if state.replay.fallback_reason:
-        results.warnings.append(
-            f"ablation: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
-        )
+    run.warn_fallback("ablation", state.replay)

@@ -1,24 +1,20 @@
-"""The agreement stage: every pair of per-layer criteria measured before it
-(docs/method.md#agreement)."""
+"""The agreement stage: every pair of the per-layer criteria measured before it
+(docs/method.md#agreement; the criteria: :mod:`layertracer.results.criteria`)."""
 
 from __future__ import annotations
 
 from layertracer.methods.agreement import agreement_section
+from layertracer.results.criteria import measure_all
 from layertracer.results.sections import AgreementSection
 from layertracer.run import Run
 
 
 def agreement(run: Run) -> None:
-    """The ``agreement`` section from ``run.criteria``, bootstrap over prompts."""
-    cfg, criteria = run.config.agreement, run.criteria
+    """The ``agreement`` section of every registered criterion measured in the run,
+    bootstrap over prompts."""
+    cfg, results = run.config.agreement, run.results
     with run.stage("agreement", 1) as step:
-        section = agreement_section(
-            criteria.per_prompt,
-            criteria.cka_delta,
-            criteria.cka_grams,
-            criteria.cka_estimator,
-            cfg.samples,
-            cfg.seed,
-        )
-        run.results.agreement = AgreementSection.model_validate(section)
+        measured = measure_all(results, run.kept)
+        section = agreement_section(measured, len(results.prompts), cfg.samples, cfg.seed)
+        results.agreement = AgreementSection.model_validate(section)
         step()

@@ -11,7 +11,7 @@ from layertracer.run import Run
 
 
 def cka(run: Run) -> None:
-    """The ``cka`` section; δ_ℓ and the Gram matrices go to the criteria."""
+    """The ``cka`` section; the Gram matrices are kept for the ``cka`` criterion."""
     cfg, anatomy = run.config.cka, run.anatomy
     collector = cka_collect.Collector(
         len(run.encoded), anatomy.hidden_size, anatomy.num_layers + 1, cfg.representation
@@ -29,7 +29,6 @@ def cka(run: Run) -> None:
         )
     section = summarize_cka(matrix, cfg.estimator, cfg.representation, n, collector.form)
     run.results.cka = CKASection.model_validate(section)
-    run.criteria.cka_delta, run.criteria.cka_grams = section["delta"], grams
-    run.criteria.cka_estimator = cfg.estimator
+    run.kept["cka_grams"] = grams
     if section["critical_layer"] is None:
         run.results.warnings.append(f"CKA undefined ({cfg.estimator} estimator, n = {n})")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from layertracer.engine.batching import Batch, build_batch
 from layertracer.methods import similarity as similarity_method
-from layertracer.methods.agreement import particle_onehot
 from layertracer.methods.full_target import (
     answer_inputs,
     answer_logprobs,
@@ -76,7 +75,6 @@ def particles(run: Run) -> None:
         for n, (row, layer) in enumerate(zip(rows, layers, strict=True)):
             row.particle_layer = layer
             row.particle_layer_other = others[n] if others else None
-        run.criteria.per_prompt["particles"] = particle_onehot(layers, L + 1)
         step()
 
 
@@ -94,11 +92,10 @@ def _other_lens(run: Run, section: dict) -> list[int | None] | None:
 
 def similarity(run: Run) -> None:
     """Block Influence and angular distance of the clean pass: the ``similarity`` section,
-    each prompt's values and the ``bi`` and ``angular`` criteria
-    (docs/method.md#block-influence). No forward: the clean pass computed them."""
+    and each prompt's values (the ``bi`` and ``angular`` criteria,
+    docs/method.md#block-influence). No forward: the clean pass computed them."""
     bi, angular = run.clean.bi.numpy(), run.clean.angular.numpy()  # [N, L+1] each
     section = similarity_method.summarize(bi, angular, run.config.removal.span)
     run.results.similarity = SimilaritySection.model_validate(section)
     for row, b, a in zip(run.results.prompts, bi, angular, strict=True):
         row.bi, row.angular = b.tolist(), a.tolist()
-    run.criteria.per_prompt["bi"], run.criteria.per_prompt["angular"] = bi, angular

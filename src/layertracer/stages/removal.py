@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 from layertracer.engine.replay import ReplayPath, gather_scan
+from layertracer.engine.scan import per_replay
 from layertracer.methods import removal as method
+from layertracer.results.criteria import measure_all, registered
 from layertracer.results.sections import RemovalSection
 from layertracer.run import Run
 
@@ -22,13 +24,16 @@ def removal(run: Run) -> None:
     cfg, anatomy, L = run.config.removal, run.anatomy, run.anatomy.num_layers
     reasons = run.blocks_outside_the_stream()
     removable = [i for i in range(1, L + 1) if i not in reasons]
-    scores = method.scores(run.criteria.per_prompt, run.criteria.cka_delta)
-    orders = method.criterion_orders(scores, removable, cfg.span)
+    ranking = [c for c in registered() if c.ranks_blocks]
+    measured = measure_all(run.results, run.kept)
+    scores = {c.name: measured[c.name].curve for c in ranking if c.name in measured}
+    windowed = {c.name for c in ranking if c.windows}
+    orders = method.criterion_orders(scores, removable, cfg.span, windowed)
     random = method.random_orders(removable, cfg.random_orders, cfg.random_seed)
     K = min(cfg.max_blocks or method.default_max_blocks(L), len(removable))
     sets = method.pruned_sets([*orders.values(), *random], K)
     replay = ReplayPath.start(cfg.replay, run.replay_blocker(cfg.replay))
-    stack = cfg.sets_per_replay or (1 if run.device.type == "cpu" else max(1, len(sets)))
+    stack = per_replay(cfg.sets_per_replay, run.device, len(sets))
     scan = method.RemovalScan(run.lm.model, anatomy, sets, stack, replay)
     with run.stage("removal", run.num_batches * math.ceil(len(sets) / stack)) as step:
         run.each_batch("removal", lambda batch: scan.add(batch, step))
@@ -38,7 +43,7 @@ def removal(run: Run) -> None:
         "max_blocks": K,
         "span": cfg.span,
         "criteria": [*orders, method.RANDOM],
-        "missing": [name for name in method.CRITERIA if name not in orders],
+        "missing": [c.name for c in ranking if c.name not in orders],
         "removable": [None, *[i in removable for i in range(1, L + 1)]],
         "not_removable": {str(i): reasons[i] for i in sorted(reasons)},
         "scores": {name: curve.tolist() for name, curve in scores.items()},
@@ -62,7 +67,4 @@ def _warn(run: Run, reasons: dict[int, str], replay: ReplayPath) -> None:
             f"removal: block {block} cannot be removed by position ({reason}); "
             "left out of every order"
         )
-    if replay.fallback_reason:
-        run.results.warnings.append(
-            f"removal: suffix replay not used, full passes: {replay.fallback_reason}"
-        )
+    run.warn_fallback("removal", replay)

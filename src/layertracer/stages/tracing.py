@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import gather_scan
-from layertracer.engine.stacked import layers_per_replay
+from layertracer.engine.scan import per_replay
 from layertracer.methods.causal_tracing import TracingScan, prompt_fields
 from layertracer.methods.causal_tracing import summarize as summarize_tracing
 from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
@@ -16,10 +14,11 @@ from layertracer.run import Run
 
 def tracing(run: Run) -> None:
     """ROME causal tracing: indirect effect per layer at the last subject token, and the
-    layer × position map of the first prompts; the ``tracing`` criterion."""
+    layer × position map of the first prompts; each prompt's effects (the ``tracing``
+    criterion)."""
     cfg, anatomy, results, model = run.config.tracing, run.anatomy, run.results, run.lm.model
     spans = spans_of(run.lm.tokenizer, run.task.items, run.encoded)
-    stack = layers_per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers)
+    stack = per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers + 1)
     layers = anatomy.num_layers + 1
     with run.stage("tracing", run.num_batches * (layers + 1)) as step:
         sums: dict = {}  # per prompt: sums of its subject-token embedding values
@@ -44,9 +43,4 @@ def tracing(run: Run) -> None:
     for n, row in enumerate(results.prompts):
         for key, value in prompt_fields(state, spans, n).items():
             setattr(row, key, value)
-    count = len(run.encoded)
-    run.criteria.per_prompt["tracing"] = np.array([state.effect[n] for n in range(count)])
-    if state.replay.fallback_reason:
-        results.warnings.append(
-            f"tracing: suffix replay not exact, used full passes: {state.replay.fallback_reason}"
-        )
+    run.warn_fallback("tracing", state.replay)

@@ -16,18 +16,15 @@ from layertracer.methods.removal.curves import (
     summarize_curves,
 )
 from layertracer.methods.removal.orders import (
-    CRITERIA,
     RANDOM,
     criterion_orders,
     default_max_blocks,
     pruned_sets,
     random_orders,
-    scores,
 )
 from layertracer.methods.removal.scan import RemovalScan, RemovalState
 
 __all__ = [
-    "CRITERIA",
     "RANDOM",
     "RemovalScan",
     "RemovalState",
@@ -38,6 +35,5 @@ __all__ = [
     "logprob_auc",
     "pruned_sets",
     "random_orders",
-    "scores",
     "summarize_curves",
 ]

@@ -5,40 +5,24 @@ Each criterion's run-level curve (its ``agreement`` curve: the mean over prompts
 per-prompt values; CKA ``1 − δ``) is read at the blocks ``1..L`` (layer ``i`` = block
 ``i``: JS and tracing act on state ``i``, block ``i``'s output). Higher = more critical,
 so blocks are removed in increasing order of it; undefined (NaN) values go last and ties
-go to the lower block. ``angular`` with span ``n > 1`` rates windows of ``n`` blocks and
-removes window by window (so the first ``n`` removed blocks are Gromov et al.'s choice);
-``random`` is a seeded permutation.
+go to the lower block. A windowed criterion (``angular``) with span ``n > 1`` rates windows
+of ``n`` blocks and removes window by window (so the first ``n`` removed blocks are Gromov et
+al.'s choice); ``random`` is a seeded permutation. Which criteria rank blocks, and which by
+windows, is said by each criterion (:mod:`layertracer.results.criteria`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from layertracer.methods.agreement import cka_criterion, prompt_criterion
-
-CRITERIA = ("js", "cka", "ablation", "tracing", "lens_slope", "bi", "angular")
 RANDOM = "random"
 
 
 def default_max_blocks(num_layers: int) -> int:
     """``K`` when not given: ``max(1, floor(L / 4))``."""
     return max(1, num_layers // 4)
-
-
-def scores(per_prompt: dict[str, np.ndarray], cka_delta: list | None) -> dict[str, np.ndarray]:
-    """The run-level curve ``[L+1]`` of every criterion measured, in :data:`CRITERIA`
-    order: the mean over prompts of the finite per-prompt values (``[N, L+1]``), and
-    ``1 − δ`` for CKA (``cka_delta``, ``None`` when CKA did not run)."""
-    out: dict[str, np.ndarray] = {}
-    for name in CRITERIA:
-        if name == "cka" and cka_delta is not None:
-            out[name] = cka_criterion(cka_delta, None, "biased")(np.ones((1, 1)))[0]
-        elif name in per_prompt:
-            values = np.asarray(per_prompt[name], dtype=float)
-            out[name] = prompt_criterion(values)(np.ones((1, len(values))))[0]
-    return out
 
 
 def least_critical_first(score: np.ndarray, blocks: Sequence[int]) -> list[int]:
@@ -71,13 +55,16 @@ def least_key(score: np.ndarray, index: int) -> tuple[int, float, int]:
 
 
 def criterion_orders(
-    curves: dict[str, np.ndarray], removable: Sequence[int], span: int
+    curves: dict[str, np.ndarray],
+    removable: Sequence[int],
+    span: int,
+    windowed: Collection[str] = (),
 ) -> dict[str, list[int]]:
-    """Every criterion's removal order of the removable blocks (``angular`` by windows
-    of ``span``)."""
+    """Every criterion's removal order of the removable blocks from its run-level curve
+    ``[L+1]`` (those in ``windowed`` by windows of ``span``)."""
     return {
         name: window_order(curve, removable, span)
-        if name == "angular"
+        if name in windowed
         else least_critical_first(curve, removable)
         for name, curve in curves.items()
     }

@@ -18,11 +18,12 @@ from torch import nn
 
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import ReplayPath, SuffixRunner, full_pass
+from layertracer.engine.scan import open_batch
 from layertracer.engine.stacked import items_per_replay, replay_skipping
 from layertracer.methods.metrics import kl_divergence
 from layertracer.model.anatomy import Anatomy
-from layertracer.model.capture import capture_blocks, forward, skip_blocks
-from layertracer.model.lens import gather_rows, lens_each, lens_logprobs
+from layertracer.model.capture import skip_blocks
+from layertracer.model.lens import gather_rows, lens_each
 
 
 @dataclass
@@ -70,16 +71,10 @@ class RemovalScan:
 
     def add(self, batch: Batch, on_group: Callable[[], None] = lambda: None) -> None:
         """Evaluates every pruned model on one batch, calling ``on_group()`` per group."""
-        anatomy = self.anatomy
-        replay = self.state.replay.path == "replay"
-        with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=replay) as cap:
-            forward(self.model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
-        states = cap.states()  # L+1 x [B, T, d]
-        clean = lens_logprobs(anatomy, gather_rows(states[-1], batch.last))  # [B, V]
         plan = self.groups(batch)
-        runner = None
-        if plan:
-            runner = self.state.replay.runner(anatomy, cap, clean, batch.last, len(plan[0]))
+        copies = len(plan[0]) if plan else 0
+        opening = open_batch(self.model, self.anatomy, batch, self.state.replay, copies)
+        states, clean, runner = opening.states, opening.clean, opening.runner
         rows: list[torch.Tensor] = [torch.empty(0)] * len(self.sets)  # [B, d] per model
         for group in plan:
             final = self._final_states(runner, batch, states, [self.sets[s] for s in group])
