@@ -11,6 +11,7 @@ from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
     DEFAULT_PROTOCOL,
+    NEEDS,
     ParticleConfig,
     RunConfig,
     VulnerabilityConfig,
@@ -230,7 +231,18 @@ def test_parse_methods_particles_pulls_in_lens() -> None:
     methods = parse_methods("particles")
     assert "lens" in methods and "particles" in methods
     assert methods.index("lens") < methods.index("particles")
-    assert parse_methods("vulnerability,particles") == ("lens", "vulnerability", "particles")
+    assert parse_methods("vulnerability,particles") == ("vulnerability", "lens", "particles")
+
+
+@pytest.mark.parametrize("given", [*ALL_METHODS, "particles,removal", "removal,lens"])
+def test_every_method_runs_with_what_it_needs_however_given(given: str) -> None:
+    resolved = parse_methods(given)
+    for method in resolved:  # closed: every method's needs are there, before it
+        for needed in NEEDS.get(method, ()):
+            assert resolved.index(needed) < resolved.index(method), (given, resolved)
+    assert parse_methods(",".join(resolved)) == resolved  # idempotent
+    assert RunConfig(methods=tuple(given.split(","))).methods == resolved  # API == --methods
+    assert RunConfig(methods=given).methods == resolved
 
 
 def test_parse_methods_list_is_deduplicated_in_order() -> None:
