@@ -17,6 +17,7 @@ from layertracer.config import (
     VulnerabilityConfig,
     parse_methods,
     parse_seeds,
+    parse_value,
 )
 from layertracer.errors import ConfigError, LayerTracerError
 
@@ -283,3 +284,34 @@ def test_parse_seeds_rejects_bad_text(text: str) -> None:
 def test_parse_seeds_rejects_negative() -> None:
     with pytest.raises(ConfigError):
         parse_seeds("0,-1")
+
+
+# ---------------------------------------------------------------- parse_value
+
+VALUES = [
+    (int, "3", 3), (float, "0.5", 0.5), (bool, "Yes", True), (bool, "0", False),
+    (str, " a b ", " a b "), (int | None, "none", None), (int | None, "4", 4),
+    (str | None, "none", "none"), (tuple[int, ...], "0, 2,", (0, 2)),
+    (tuple[float, ...], "0.1,1", (0.1, 1.0)), (int | str, "8", 8), (int | str, "auto", "auto"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), VALUES)
+def test_parse_value_by_type(kind, text: str, value) -> None:
+    parsed = parse_value(kind, text, "--x")
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        (int, "1.5"),
+        (float, "x"),
+        (bool, "maybe"),
+        (int | None, "nothing"),
+        (tuple[int, ...], "1,a"),
+    ],
+)
+def test_parse_value_refuses_in_one_line_naming_the_option(kind, text: str) -> None:
+    with pytest.raises(ConfigError, match=f"^--x must be .*, got '({text}|a)'$"):
+        parse_value(kind, text, "--x")

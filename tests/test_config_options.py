@@ -17,7 +17,8 @@ from layertracer.errors import ConfigError
 from tests.conftest import tiny
 
 cli_run = importlib.import_module("layertracer.cli.run")
-CLI_ONLY = {"out_dir", "no_report", "overwrite", "resume", "verbose", "quiet", "as_json"}
+CLI_ONLY = {"out_dir", "no_report", "overwrite", "resume", "verbose", "quiet", "as_json", "ctx"}
+CLI_ONLY |= {"settings", "help_set"}
 
 
 class _Stop(Exception):

@@ -38,14 +38,16 @@ def parse_value(kind: Any, text: str, option: str) -> Any:
         return parse_value(kinds[-1], text, option)
     if typing.get_origin(kind) is tuple:
         return tuple(parse_value(args[0], t.strip(), option) for t in text.split(",") if t.strip())
-    word = text.strip().lower()
-    if kind is bool and word in TRUE + FALSE:
+    if kind not in NAMES:  # text
+        return text
+    word, wrong = text.strip().lower(), f"{option} must be {NAMES[kind]}, got {text!r}"
+    if kind is bool:
+        check(word in TRUE + FALSE, wrong)
         return word in TRUE
     try:
-        return kind(text.strip()) if kind in (int, float) else text
+        return kind(word)
     except ValueError:
-        pass
-    raise ConfigError(f"{option} must be {NAMES.get(kind, kind)}, got {text!r}")
+        raise ConfigError(wrong) from None
 
 
 def parse_final_norm(text: str | None) -> tuple[str, ...] | None:
