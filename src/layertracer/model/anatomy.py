@@ -1,7 +1,8 @@
 """Find a causal LM's blocks, final norm, unembedding and logit transform by structure.
 
 No model names: one probe forward with a hook on every module shows which modules ran
-and in what order, and tensors are followed by equality (../shared/ARCHITECTURES.md).
+and in what order, and tensors are followed by equality (docs/method.md#anatomy; the
+rules' coverage: docs/architectures.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The record says which modules ran, in what order, on what and with what result; the final
 norm is traced backwards from the unembedding's input to the last block's output by tensor
-equality (../shared/ARCHITECTURES.md, rule 3).
+equality (docs/method.md#anatomy, docs/decisions.md "Final norm").
 """
 
 from __future__ import annotations

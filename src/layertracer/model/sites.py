@@ -9,9 +9,9 @@
   exposes it in its cache (``recurrent_states`` of Mamba, Mamba-2, Gated DeltaNet layers).
 
 A mixer or MLP site is a sub-module of a block whose class name matches the tables of
-:mod:`layer_types` (see :func:`candidates`), kept only if a probe forward shows it runs once
-per block call and returns a ``[B, T, d]`` tensor; a candidate that never runs (the
-cross-attention of a decoder used without an encoder) is left out. Layer 0 (the embedding)
+:mod:`~layertracer.model.layer_types` (see :func:`candidates`), kept only if a probe forward
+shows it runs once per block call and returns a ``[B, T, d]`` tensor; a candidate that never
+runs (the cross-attention of a decoder used without an encoder) is left out. Layer 0 (the embedding)
 and blocks without the site are ``None`` in every per-layer array.
 """
 
