@@ -19,6 +19,7 @@ from layertracer.engine.distributed import is_main_process, leave
 from layertracer.errors import ConfigError, LayerTracerError, first_line
 from layertracer.results import Results
 from layertracer.results.outdir import OutputDir
+from layertracer.run import Progress
 
 RESUME_STATE = ("checkpoints", "run-config.json")  # kept in staging, never published
 
@@ -27,7 +28,7 @@ def execute(
     config: RunConfig,
     target: Path,
     flags: dict[str, bool],
-    progress: object,
+    progress: Progress,
     show: Callable[[Results, Path], None],
 ) -> None:
     """Runs ``config`` into ``target`` and publishes it; prints through ``show``.
@@ -61,7 +62,7 @@ def execute(
 
 
 def _distributed(
-    config: RunConfig, target: Path, flags: dict[str, bool], progress: object, show: Callable
+    config: RunConfig, target: Path, flags: dict[str, bool], progress: Progress, show: Callable
 ) -> str | None:
     """A run under torchrun: every rank runs its share, rank 0 publishes the results
     (:func:`_publish_finished`) and shows them; returns what went wrong with the report.
@@ -85,7 +86,7 @@ def _distributed(
 
 
 def _staged(
-    outdir: OutputDir, config: RunConfig, flags: dict[str, bool], progress: object, target: Path
+    outdir: OutputDir, config: RunConfig, flags: dict[str, bool], progress: Progress, target: Path
 ) -> tuple[Results, str | None]:
     """The run, written into the staging folder and published; returns the results and
     what went wrong with the report, if anything. Any failure is one line, and leaves the

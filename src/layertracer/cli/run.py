@@ -150,8 +150,8 @@ def run(
     def show(results: Results, folder: Path) -> None:
         """Prints the published run: its summary as JSON (--json), only its results path
         (--quiet), or the summary table, warnings and paths (the default)."""
-        path, report = folder / "results.json", folder / "report.html"
-        report = report if report.is_file() else None
+        path, html = folder / "results.json", folder / "report.html"
+        report = html if html.is_file() else None
         if as_json:
             typer.echo(json.dumps(summary_json(results, path, report), indent=1))
         elif quiet:

@@ -76,7 +76,7 @@ REPLAYING = ("vulnerability", "ablation", "tracing", "removal")
 def sections(cls: type) -> dict[str, type]:
     """The sections of config dataclass ``cls`` (its fields that are dataclasses), by name."""
     return {
-        f.name: f.default_factory
+        f.name: typing.cast(type, f.default_factory)
         for f in dataclasses.fields(cls)
         if dataclasses.is_dataclass(f.default_factory)
     }
@@ -165,7 +165,7 @@ def build(cls: type[C], data: Mapping[str, Any], where: str) -> C:
         raise ConfigError(f"{where}: expected a dict of options, got {type(data).__name__}")
     check_fields(cls, data, where)
     values = {}
-    for field in dataclasses.fields(cls):
+    for field in dataclasses.fields(typing.cast(Any, cls)):
         if field.name not in data:
             continue
         value = data[field.name]

@@ -203,7 +203,8 @@ class RunConfig:
     def from_options(cls, **options: Any) -> RunConfig:
         """The config of flat options named as ``layertracer run``'s flags (``max_prompts``,
         ``methods="all"``, ``seeds="0,1"``, ``protocol="paper"``, ``mask_ratio``,
-        ``tracing_noise``, ``replay=False``, ...), parsed as the command line parses them
+        ``tracing_noise``, ``replay=False``, ...) or ``"section.field"`` as ``--set`` takes
+        it (``**{"tracing.copies": 20}``), text parsed as the command line parses it
         (:mod:`layertracer.config.options`).
 
         Raises:
