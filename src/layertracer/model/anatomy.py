@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +71,7 @@ class Anatomy:
 
 
 def discover(
-    model: nn.Module, tokenizer: object, overrides: AnatomyOverrides | None = None
+    model: nn.Module, tokenizer: Any, overrides: AnatomyOverrides | None = None
 ) -> Anatomy:
     """Finds the model's anatomy from one probe forward and checks it.
 
