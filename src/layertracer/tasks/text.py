@@ -109,7 +109,8 @@ def text_rows(
     if len(ids) < 2:
         raise TaskError(f"{sample.source}: the text has {len(ids)} token(s); need at least 2")
     prefix = special_prefix(tokenizer)
-    items, encoded = [], []
+    items: list[TaskItem] = []
+    encoded: list[Encoded] = []
     for k, start in enumerate(range(0, len(ids), window)):
         chunk = ids[start : start + window]
         for t in range(1, len(chunk)):
