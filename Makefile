@@ -32,12 +32,13 @@ test: install           ## the default suite (fast tests + one real-model end-to
 test-all: install       ## also the slow tests
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-lint: install
+lint: install           ## ruff, and mypy on src (mypy.ini)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/mypy
 
 bench: install          ## replay vs full passes (prints ratios)
 	$(BIN)/python benchmarks/vulnerability.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache

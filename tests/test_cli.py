@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from layertracer.config import ALL_METHODS
 from tests.conftest import run_cli
 
 # the package's `trace` name is the function; the pipeline module is patched
@@ -224,7 +225,8 @@ def test_run_help_shows_every_option_name_whole_at_80_columns() -> None:
     from layertracer.cli import app
 
     command = typer.main.get_command(app).commands["run"]
-    names = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
+    shown = [param for param in command.params if not getattr(param, "hidden", False)]
+    names = [opt for param in shown for opt in param.opts if opt.startswith("--")]
     env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
     out = subprocess.run(
         [sys.executable, "-m", "layertracer", "run", "--help"],
@@ -233,7 +235,10 @@ def test_run_help_shows_every_option_name_whole_at_80_columns() -> None:
     assert max(len(line) for line in out.splitlines()) <= 80
     missing = [name for name in names if re.search(rf"{re.escape(name)}(?![\w-])", out) is None]
     assert not missing, f"cut or missing at 80 columns: {missing}"
-    panels = ["Model", "Task & inputs", "Protocol", "Methods", "Output", "Performance"]
+    assert "…" not in out  # rich marks a cut word with an ellipsis
+    words = re.sub(r"[│╭╮╰╯─\s]+", " ", out)  # the help text as words, boxes and wraps gone
+    assert all(re.search(rf"\b{m}\b", words) for m in ALL_METHODS)
+    panels = ["Model", "Task & inputs", "Method", "Output", "Performance"]
     assert all(f"─ {panel} ─" in out for panel in panels)
 
 

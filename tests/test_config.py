@@ -11,11 +11,13 @@ from layertracer.config import (
     ALL_METHODS,
     DEFAULT_METHODS,
     DEFAULT_PROTOCOL,
+    NEEDS,
     ParticleConfig,
     RunConfig,
     VulnerabilityConfig,
     parse_methods,
     parse_seeds,
+    parse_value,
 )
 from layertracer.errors import ConfigError, LayerTracerError
 
@@ -230,7 +232,18 @@ def test_parse_methods_particles_pulls_in_lens() -> None:
     methods = parse_methods("particles")
     assert "lens" in methods and "particles" in methods
     assert methods.index("lens") < methods.index("particles")
-    assert parse_methods("vulnerability,particles") == ("lens", "vulnerability", "particles")
+    assert parse_methods("vulnerability,particles") == ("vulnerability", "lens", "particles")
+
+
+@pytest.mark.parametrize("given", [*ALL_METHODS, "particles,removal", "removal,lens"])
+def test_every_method_runs_with_what_it_needs_however_given(given: str) -> None:
+    resolved = parse_methods(given)
+    for method in resolved:  # closed: every method's needs are there, before it
+        for needed in NEEDS.get(method, ()):
+            assert resolved.index(needed) < resolved.index(method), (given, resolved)
+    assert parse_methods(",".join(resolved)) == resolved  # idempotent
+    assert RunConfig(methods=tuple(given.split(","))).methods == resolved  # API == --methods
+    assert RunConfig(methods=given).methods == resolved
 
 
 def test_parse_methods_list_is_deduplicated_in_order() -> None:
@@ -271,3 +284,34 @@ def test_parse_seeds_rejects_bad_text(text: str) -> None:
 def test_parse_seeds_rejects_negative() -> None:
     with pytest.raises(ConfigError):
         parse_seeds("0,-1")
+
+
+# ---------------------------------------------------------------- parse_value
+
+VALUES = [
+    (int, "3", 3), (float, "0.5", 0.5), (bool, "Yes", True), (bool, "0", False),
+    (str, " a b ", " a b "), (int | None, "none", None), (int | None, "4", 4),
+    (str | None, "none", "none"), (tuple[int, ...], "0, 2,", (0, 2)),
+    (tuple[float, ...], "0.1,1", (0.1, 1.0)), (int | str, "8", 8), (int | str, "auto", "auto"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "text", "value"), VALUES)
+def test_parse_value_by_type(kind, text: str, value) -> None:
+    parsed = parse_value(kind, text, "--x")
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        (int, "1.5"),
+        (float, "x"),
+        (bool, "maybe"),
+        (int | None, "nothing"),
+        (tuple[int, ...], "1,a"),
+    ],
+)
+def test_parse_value_refuses_in_one_line_naming_the_option(kind, text: str) -> None:
+    with pytest.raises(ConfigError, match=f"^--x must be .*, got '({text}|a)'$"):
+        parse_value(kind, text, "--x")

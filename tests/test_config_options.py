@@ -17,7 +17,8 @@ from layertracer.errors import ConfigError
 from tests.conftest import tiny
 
 cli_run = importlib.import_module("layertracer.cli.run")
-CLI_ONLY = {"out_dir", "no_report", "overwrite", "resume", "verbose", "quiet", "as_json"}
+CLI_ONLY = {"out_dir", "no_report", "overwrite", "resume", "verbose", "quiet", "as_json", "ctx"}
+CLI_ONLY |= {"settings", "help_set"}
 
 
 class _Stop(Exception):
@@ -67,6 +68,16 @@ def test_from_options_is_what_the_command_line_runs(args, options, capsys, monke
     assert python == cli
 
 
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_a_config_built_directly_runs_what_the_command_line_runs(method, capsys, monkeypatch):
+    """``RunConfig(methods=(m,))`` resolves the methods ``m`` needs as ``--methods m`` does
+    (``removal`` ranks blocks by the same criteria either way)."""
+    cli = _cli_config(["--model", "tiny:llama", "--methods", method], capsys, monkeypatch)
+    direct = RunConfig(model="tiny:llama", methods=(method,))
+    assert direct == cli and method in direct.methods
+    assert set(REMOVAL_NEEDS) <= set(RunConfig(methods=("removal",)).methods)
+
+
 def test_every_run_flag_is_a_flat_option() -> None:
     flags = set(inspect.signature(cli_run.run).parameters) - CLI_ONLY - {"no_replay"}
     assert flags <= set(FLAT) | set(SPECIAL), flags - set(FLAT) - set(SPECIAL)
@@ -98,7 +109,10 @@ BAD = [
     ({"max_prompt": 2}, r"unknown option 'max_prompt'; options: model, task"),
     ({"cka": {"estimate": "x"}}, r"config\.cka: unknown option 'estimate'"),
     ({"vulnerability": 3}, r"config\.vulnerability: expected a dict"),
-    ({"max_prompts": "two"}, r"wrong type"),
+    ({"max_prompts": "two"}, r"--max-prompts must be an integer, got 'two'"),
+    ({"max_prompts": [2]}, r"wrong type"),
+    ({"vulnerability.mask_ratoi": "0.1"}, r"vulnerability: unknown option 'mask_ratoi'; options: "),
+    ({"tracing.copies": "x"}, r"tracing\.copies must be an integer, got 'x'"),
     ({"methods": "lens,magic"}, r"--methods must be one of"),
 ]
 

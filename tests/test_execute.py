@@ -103,3 +103,31 @@ def test_resume_with_other_options_names_them(tmp_path, capsys) -> None:
     code, _, err = run_cli([*second, "--max-prompts", "4"], capsys)
     assert code == 0, err
     assert _numbers(tmp_path / "second") == _numbers(first)
+
+
+def test_under_torchrun_a_failed_report_is_reported_as_in_any_run(
+    tmp_path, capsys, monkeypatch, small_task
+) -> None:
+    """Rank 0 of a torchrun run publishes the results whole and, if the report fails,
+    says so and exits 2, like a single-process run."""
+    import importlib
+
+    from layertracer.pipeline import trace
+    from tests.conftest import tiny
+
+    results = trace(tiny("llama"), small_task, {"methods": "lens", "max_prompts": 2})
+    monkeypatch.setattr(importlib.import_module("layertracer.pipeline"), "trace",
+                        lambda *args, **kwargs: results)  # fmt: skip
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no figures today")
+
+    monkeypatch.setattr(importlib.import_module("layertracer.report"), "write_report", broken)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    out = tmp_path / "run"
+    args = [arg for arg in ARGS if arg != "--no-report"]
+    code, _, err = run_cli([*args, "--out", str(out)], capsys)
+    assert code == 2 and "report not written (RuntimeError: no figures today)" in err
+    assert (out / "results.json").is_file() and not (out / "report.html").exists()
+    assert not list(tmp_path.glob(".*staging*"))  # published whole, nothing left aside

@@ -61,7 +61,9 @@ def test_rows_are_prefixes_of_windows_built_from_ids() -> None:
 
 def test_text_mode_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="not both"):
-        RunConfig(inputs=InputConfig(text="builtin:gettysburg"))
+        RunConfig(task="capitals", inputs=InputConfig(text="builtin:gettysburg"))
+    text_mode = RunConfig(inputs=InputConfig(text="builtin:gettysburg"))  # no default task
+    assert text_mode.task is None and RunConfig().task == "capitals"
     with pytest.raises(ConfigError, match="--shots"):
         RunConfig(task=None, shots=1, inputs=InputConfig(text="builtin:gettysburg"))
     with pytest.raises(ConfigError, match="--text-window"):

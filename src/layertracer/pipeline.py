@@ -230,7 +230,8 @@ def _other_lens(
 
 
 def _batch_size(run: Run) -> int:
-    """``--batch-size``, or for ``auto`` an estimate from free GPU memory (:mod:`batchsize`)."""
+    """``--batch-size``, or for ``auto`` an estimate from free GPU memory
+    (:mod:`~layertracer.engine.batch_size`)."""
     if run.config.batch_size != "auto":
         return int(run.config.batch_size)
     anatomy, model = run.anatomy, run.lm.model

@@ -144,8 +144,9 @@ class Run:
         return self.world.shard(plan)
 
     def batches(self) -> Iterator[Batch]:
-        """One pass over this process's prompts as right-padded batches (:mod:`batching`).
-        :attr:`encoded` stays the full list; ``batch.index`` indexes it."""
+        """One pass over this process's prompts as right-padded batches
+        (:mod:`~layertracer.engine.batching`). :attr:`encoded` stays the full list;
+        ``batch.index`` indexes it."""
         pad = self.lm.tokenizer.pad_token_id or 0
         ids = [e.input_ids for e in self.encoded]
         targets = [e.target_id for e in self.encoded]

@@ -22,6 +22,7 @@ from layertracer.cli.run import run as run_command
 from layertracer.config import AnatomyOverrides, parse_final_norm
 from layertracer.errors import LayerTracerError, first_line
 from layertracer.model.load import DEFAULT_MODEL, resolve_device
+from layertracer.results import Results
 
 app = typer.Typer(
     add_completion=False,
@@ -82,7 +83,8 @@ def compare(
     """Compare runs side by side on a relative depth axis (layer / L)."""
     from layertracer.report import write_compare
 
-    out.print(f"comparison: {write_compare(run_dirs, out_dir)}", highlight=False)
+    runs: list[Results | str | Path] = [*run_dirs]
+    out.print(f"comparison: {write_compare(runs, out_dir)}", highlight=False)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from layertracer.engine.distributed import is_main_process, leave
 from layertracer.errors import ConfigError, LayerTracerError, first_line
 from layertracer.results import Results
 from layertracer.results.outdir import OutputDir
+from layertracer.run import Progress
 
 RESUME_STATE = ("checkpoints", "run-config.json")  # kept in staging, never published
 
@@ -27,7 +28,7 @@ def execute(
     config: RunConfig,
     target: Path,
     flags: dict[str, bool],
-    progress: object,
+    progress: Progress,
     show: Callable[[Results, Path], None],
 ) -> None:
     """Runs ``config`` into ``target`` and publishes it; prints through ``show``.
@@ -43,23 +44,14 @@ def execute(
         ConfigError: A bad output folder, a locked one, or a resume with other options.
         typer.Exit: 130 on Ctrl-C (after one line), 2 when only the report failed.
     """
-    from layertracer.pipeline import trace
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: rank 0 writes, no checkpoints
-        if flags["resume"]:
-            raise ConfigError("--resume is not available under torchrun")
-        if is_main_process():
-            OutputDir(target, flags["overwrite"]).check()
-        results = trace(config.model, config.task, config, progress=progress)
-        if is_main_process():
-            _publish_without_staging(results, target, flags, show)
-        leave()
-        return
-    outdir = OutputDir(target, flags["overwrite"], flags["resume"])
-    outdir.check()
-    with outdir.lock():
-        results, report_error = _staged(outdir, config, flags, progress, target)
-    show(results, target)
+        report_error = _distributed(config, target, flags, progress, show)
+    else:
+        outdir = OutputDir(target, flags["overwrite"], flags["resume"])
+        outdir.check()
+        with outdir.lock():
+            results, report_error = _staged(outdir, config, flags, progress, target)
+        show(results, target)
     if report_error:
         typer.echo(
             f"error: report not written ({report_error}); results.json is intact, retry with "
@@ -69,8 +61,32 @@ def execute(
         raise typer.Exit(2)
 
 
+def _distributed(
+    config: RunConfig, target: Path, flags: dict[str, bool], progress: Progress, show: Callable
+) -> str | None:
+    """A run under torchrun: every rank runs its share, rank 0 publishes the results
+    (:func:`_publish_finished`) and shows them; returns what went wrong with the report.
+
+    Raises:
+        ConfigError: ``--resume`` (no checkpoints under torchrun), or a bad output folder.
+    """
+    from layertracer.pipeline import trace
+
+    if flags["resume"]:
+        raise ConfigError("--resume is not available under torchrun")
+    if is_main_process():
+        OutputDir(target, flags["overwrite"]).check()
+    results = trace(config.model, config.task, config, progress=progress)
+    report_error = None
+    if is_main_process():
+        report_error = _publish_finished(results, target, flags)
+        show(results, target)
+    leave()
+    return report_error
+
+
 def _staged(
-    outdir: OutputDir, config: RunConfig, flags: dict[str, bool], progress: object, target: Path
+    outdir: OutputDir, config: RunConfig, flags: dict[str, bool], progress: Progress, target: Path
 ) -> tuple[Results, str | None]:
     """The run, written into the staging folder and published; returns the results and
     what went wrong with the report, if anything. Any failure is one line, and leaves the
@@ -163,16 +179,16 @@ def _report(results: Results, folder: Path) -> str | None:
     return None
 
 
-def _publish_without_staging(
-    results: Results, target: Path, flags: dict[str, bool], show: Callable
-) -> None:
-    """torchrun's rank 0: the output folder checked like any run's, then written in place."""
+def _publish_finished(results: Results, target: Path, flags: dict[str, bool]) -> str | None:
+    """Publishes results computed outside a staging folder (torchrun's rank 0: no
+    checkpoints to keep): the output folder checked and locked like any run's, the results
+    and report written into a staging folder and published whole; returns what went wrong
+    with the report, if anything."""
     outdir = OutputDir(target, flags["overwrite"], False)
     outdir.check()
     with outdir.lock():
         staging = outdir.start()
         results.save(staging)
-        if flags["report"]:
-            _report(results, staging)
+        report_error = _report(results, staging) if flags["report"] else None
         outdir.publish()
-    show(results, target)
+    return report_error

@@ -19,6 +19,7 @@ from layertracer.config.checks import (
     DEVICES,
     DTYPES,
     MASK_MODES,
+    NEEDS,
     POSITIONS,
     PROTECT,
     REMOVAL_NEEDS,
@@ -41,10 +42,17 @@ from layertracer.config.parse import (
     parse_map_prompts,
     parse_methods,
     parse_seeds,
+    parse_value,
 )
 from layertracer.config.protocols import DEFAULT as DEFAULT_PROTOCOL
 from layertracer.config.protocols import PROTOCOLS
-from layertracer.config.run import AnatomyOverrides, InputConfig, RunConfig, as_config
+from layertracer.config.run import (
+    DEFAULT_TASK,
+    AnatomyOverrides,
+    InputConfig,
+    RunConfig,
+    as_config,
+)
 
 __all__ = [
     "ALL_METHODS",
@@ -52,11 +60,13 @@ __all__ = [
     "CKA_REPRESENTATIONS",
     "DEFAULT_METHODS",
     "DEFAULT_PROTOCOL",
+    "DEFAULT_TASK",
     "DEVICES",
     "DEVICE_MAPS",
     "DTYPES",
     "LENS_KINDS",
     "MASK_MODES",
+    "NEEDS",
     "POSITIONS",
     "PROTECT",
     "PROTOCOLS",
@@ -80,4 +90,5 @@ __all__ = [
     "parse_map_prompts",
     "parse_methods",
     "parse_seeds",
+    "parse_value",
 ]

@@ -22,6 +22,8 @@ ALL_METHODS = (
     "lens", "particles", "vulnerability", "cka", "ablation", "tracing", "removal", "agreement",
 )  # fmt: skip
 REMOVAL_NEEDS = ("vulnerability", "cka", "ablation", "tracing")  # js, cka, ablation, tracing
+# the methods a method needs, added before it (removal ranks blocks by their criteria)
+NEEDS: dict[str, tuple[str, ...]] = {"particles": ("lens",), "removal": REMOVAL_NEEDS}
 DEFAULT_METHODS = ("lens", "particles", "vulnerability")
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")
@@ -30,6 +32,29 @@ SENSITIVITY_DELTAS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
 MAX_SEED = 2**63 - 1  # seeds are stored as int64
 MAX_SEEDS = 1024  # vulnerability seeds (--seeds, --max-seeds)
 MAX_REPEATS = 1000  # --removal-random orders, --tracing-copies
+
+
+def with_needs(names: Iterable[str]) -> tuple[str, ...]:
+    """The methods ``names`` with the methods they need (:data:`NEEDS`), each once.
+
+    ``all`` is :data:`ALL_METHODS`; a needed method missing is inserted just before the
+    first method that needs it (``particles`` -> ``lens, particles``); the order is kept
+    otherwise. ``RunConfig`` applies it to its ``methods``, so the Python API and
+    ``--methods`` run the same methods; it is idempotent.
+
+    Raises:
+        ConfigError: An unknown method name.
+    """
+    names = list(names)
+    if "all" in names:
+        return ALL_METHODS
+    for name in names:
+        choice("--methods", name, (*ALL_METHODS, "all"))
+    for method, needed in NEEDS.items():
+        if method in names:
+            where = names.index(method)
+            names[where:where] = [m for m in needed if m not in names]
+    return tuple(dict.fromkeys(names))
 
 
 def seed_ok(option: str, seed: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from layertracer.config.checks import (
     CKA_ESTIMATORS,
@@ -143,7 +144,8 @@ class VulnerabilityConfig:
         choice("--protocol", name, tuple(PROTOCOLS))
         given = {k: v for k, v in {**(options or {}), **overrides}.items() if v is not None}
         check_fields(cls, given, f"VulnerabilityConfig.preset({name!r})")
-        return cls(**{**PROTOCOLS[name], **given})
+        chosen: dict[str, Any] = {**PROTOCOLS[name], **given}
+        return cls(**chosen)
 
     def protocol(self) -> str:
         """The name of the protocol these options are, or ``custom``."""

@@ -4,13 +4,15 @@ results.json's ``config``) writes it, or flat options named as the command line'
 ``RunConfig.from_dict`` and ``RunConfig.from_options`` (:mod:`.run`) build on the two
 functions here: :func:`build` makes a (nested) config dataclass from a dict, :func:`nest`
 turns flat options into that dict with the command line's own parsers (:mod:`.parse`), so
-``methods="all"``, ``"lens,particles"``, ``seeds="0,1"`` or ``"auto"`` and ``removal``'s
-needed methods mean in Python what they mean after ``layertracer run``.
+``methods="all"``, ``"lens,particles"``, ``seeds="0,1"`` or ``"auto"``, and any field as
+``"section.field"`` (what ``layertracer run --set section.field=value`` gives) mean in Python
+what they mean after ``layertracer run``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from layertracer.config.parse import (
     parse_map_prompts,
     parse_methods,
     parse_seeds,
+    parse_value,
 )
 from layertracer.config.protocols import DEFAULT as DEFAULT_PROTOCOL
 from layertracer.errors import ConfigError
@@ -60,38 +63,75 @@ FLAT: dict[str, tuple[str | None, str]] = {
 }  # fmt: skip
 # flat options read together: the protocol and its seeds, and replay for every method
 SPECIAL = ("protocol", "seeds", "max_seeds", "replay")
+# options with a syntax of their own, by where they go
 PARSERS = {
-    "methods": parse_methods,
-    "batch_size": parse_batch_size,
-    "final_norm": parse_final_norm,
-    "tracing_map_prompts": parse_map_prompts,
+    (None, "methods"): parse_methods,
+    (None, "batch_size"): parse_batch_size,
+    ("anatomy", "final_norm"): parse_final_norm,
+    ("tracing", "map_prompts"): parse_map_prompts,
 }
 REPLAYING = ("vulnerability", "ablation", "tracing", "removal")
 
 
-def nest(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat options (the names of :data:`FLAT` and :data:`SPECIAL`) as the nested dict of
-    ``RunConfig.to_dict``; strings go through the command line's parsers.
+def sections(cls: type) -> dict[str, type]:
+    """The sections of config dataclass ``cls`` (its fields that are dataclasses), by name."""
+    return {
+        f.name: typing.cast(type, f.default_factory)
+        for f in dataclasses.fields(cls)
+        if dataclasses.is_dataclass(f.default_factory)
+    }
+
+
+def locate(cls: type, name: str) -> tuple[str | None, str]:
+    """Where the flat option ``name`` goes in ``cls``: ``(section or None, field)``. A flat
+    option is a name of :data:`FLAT` or any ``section.field`` (``vulnerability.mask_ratio``).
 
     Raises:
-        ConfigError: An unknown option name (the message lists the known ones).
+        ConfigError: Neither (the message lists the known names, or the section's fields).
     """
-    unknown = sorted(set(options) - set(FLAT) - set(SPECIAL))
-    check(not unknown, f"unknown option {', '.join(map(repr, unknown))}; options: "
-          f"{', '.join([*FLAT, *SPECIAL])}")  # fmt: skip
+    if name in FLAT:
+        return FLAT[name]
+    section, _, field = name.partition(".")
+    parts = sections(cls)
+    check(section in parts and bool(field), f"unknown option {name!r}; options: "
+          f"{', '.join([*FLAT, *SPECIAL])}, or section.field of {', '.join(parts)}")  # fmt: skip
+    check_fields(parts[section], [field], section)
+    return section, field
+
+
+def from_text(cls: type, name: str, text: str) -> Any:
+    """The value of flat option ``name`` from its text, as the command line parses it: by
+    the option's own syntax (:data:`PARSERS`) or by the type of its field."""
+    section, field = locate(cls, name)
+    if (section, field) in PARSERS:
+        return PARSERS[section, field](text)
+    owner = sections(cls)[section] if section else cls
+    label = name if "." in name else f"--{name.replace('_', '-')}"
+    return parse_value(typing.get_type_hints(owner)[field], text, label)
+
+
+def nest(cls: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat options (the names of :data:`FLAT` and :data:`SPECIAL`, or ``section.field``)
+    as the nested dict of ``RunConfig.to_dict``; strings are parsed as the command line
+    parses them (:func:`from_text`).
+
+    Raises:
+        ConfigError: An unknown option name (the message lists the known ones), or a text
+            that does not parse.
+    """
     nested: dict[str, Any] = {}
     for name, value in options.items():
         if name in SPECIAL:
             continue
-        if name in PARSERS and isinstance(value, str):
-            value = PARSERS[name](value)
-        elif name == "methods" and isinstance(value, (list, tuple)):
-            value = parse_methods(",".join(map(str, value)))
-        section, field = FLAT[name]
+        section, field = locate(cls, name)
+        if isinstance(value, str):
+            value = from_text(cls, name, value)
         (nested.setdefault(section, {}) if section else nested)[field] = value
     if "replay" in options:
+        replay = options["replay"]
+        replay = parse_value(bool, replay, "replay") if isinstance(replay, str) else replay
         for section in REPLAYING:
-            nested.setdefault(section, {})["replay"] = bool(options["replay"])
+            nested.setdefault(section, {}).setdefault("replay", bool(replay))
     if {"protocol", "seeds", "max_seeds"} & set(options) or "vulnerability" in nested:
         nested["vulnerability"] = _vulnerability(options, nested.get("vulnerability", {}))
     return nested
@@ -99,13 +139,16 @@ def nest(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _vulnerability(options: Mapping[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The vulnerability section of flat options: ``protocol`` (default: the default one)
-    with its ``seeds`` (``"0,1"``, ``"auto"`` or integers), ``max_seeds`` and ``given``."""
-    seeds = options.get("seeds")
+    with its ``seeds`` (``"0,1"``, ``"auto"`` or integers), ``max_seeds`` and ``given``
+    (its fields given by name, which win)."""
+    seeds, budget = options.get("seeds"), options.get("max_seeds")
     if seeds is not None and not isinstance(seeds, str):
         seeds = ",".join(map(str, seeds if isinstance(seeds, (list, tuple)) else [seeds]))
-    parsed = parse_seeds(seeds, options.get("max_seeds") or 32)
+    if isinstance(budget, str):
+        budget = parse_value(int, budget, "--max-seeds")
+    parsed = parse_seeds(seeds, budget)
     preset = VulnerabilityConfig.preset(
-        options.get("protocol") or DEFAULT_PROTOCOL, **parsed, **given
+        options.get("protocol") or DEFAULT_PROTOCOL, parsed, **given
     )
     return dataclasses.asdict(preset)
 
@@ -122,7 +165,7 @@ def build(cls: type[C], data: Mapping[str, Any], where: str) -> C:
         raise ConfigError(f"{where}: expected a dict of options, got {type(data).__name__}")
     check_fields(cls, data, where)
     values = {}
-    for field in dataclasses.fields(cls):
+    for field in dataclasses.fields(typing.cast(Any, cls)):
         if field.name not in data:
             continue
         value = data[field.name]

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layertracer.config.checks import (
-    ALL_METHODS,
     DEFAULT_METHODS,
     DEVICE_MAPS,
     DEVICES,
     DTYPES,
     check,
     choice,
+    with_needs,
 )
 from layertracer.config.lens import LensConfig
 from layertracer.config.methods import (
@@ -30,6 +30,8 @@ from layertracer.config.methods import (
 from layertracer.config.options import FLAT, SPECIAL, build, nest
 from layertracer.config.parse import parse_methods
 from layertracer.errors import ConfigError
+
+DEFAULT_TASK = "capitals"
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ class RunConfig:
         model: Model spec (hub id, directory, ``.gguf`` file, ``smollm2-135m``,
             ``tiny:<model_type>``).
         task: Built-in suite name, ``.jsonl`` / ``.csv`` file or dataset folder, or a comma
-            list of them; ``None`` in text mode (``inputs.text``).
+            list of them; ``None`` in text mode (``inputs.text``). Not given: ``capitals``
+            (:data:`DEFAULT_TASK`) unless in text mode.
         batch_size: Prompts per forward pass (seeds are stacked on top of this), or
             ``auto`` (estimated from free GPU memory); halved on GPU out-of-memory.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -110,8 +113,10 @@ class RunConfig:
         shots: Few-shot demonstrations prepended to each prompt, drawn from the same task
             (never the item itself nor one with its target).
         methods: Which analyses to run: a tuple of names, or a string as ``--methods``
-            takes it (``"lens"``, ``"lens,particles"``, ``"all"``; a method's needed
-            methods added); ``("all",)`` is every method.
+            takes it (``"lens"``, ``"lens,particles"``, ``"all"``); ``("all",)`` is every
+            method. Normalised on construction to the methods with the methods they need
+            (:func:`~layertracer.config.checks.with_needs`: ``("removal",)`` also runs
+            vulnerability, cka, ablation and tracing), however the config is built.
         trust_remote_code: Allow model code from the hub (off by default).
         particles: Particle-rule thresholds.
         vulnerability: Vulnerability-scan protocol.
@@ -127,7 +132,7 @@ class RunConfig:
     """
 
     model: str = "smollm2-135m"
-    task: str | None = "capitals"
+    task: str | None = None
     batch_size: int | str = 8
     device: str = "auto"
     device_map: str | None = None
@@ -149,9 +154,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         methods = self.methods
-        if isinstance(methods, str) or "all" in methods:
-            methods = parse_methods(methods if isinstance(methods, str) else ",".join(methods))
-        object.__setattr__(self, "methods", tuple(methods))  # frozen: normalised once
+        methods = parse_methods(methods) if isinstance(methods, str) else with_needs(methods)
+        object.__setattr__(self, "methods", methods)  # frozen: normalised once, with needs
+        if self.task is None and not self.inputs.text:
+            object.__setattr__(self, "task", DEFAULT_TASK)
         check(
             self.batch_size == "auto"
             or (isinstance(self.batch_size, int) and self.batch_size >= 1),
@@ -167,14 +173,11 @@ class RunConfig:
         )
         check(self.shots >= 0, f"--shots must be >= 0, got {self.shots}")
         self._check_inputs()
-        for m in self.methods:
-            choice("--methods", m, ALL_METHODS)
 
     def _check_inputs(self) -> None:
         """``--task`` xor ``--text``; options that need one or the other."""
         text = self.inputs.text
         check(not (text and self.task), "give either --task or --text, not both")
-        check(bool(text or self.task), "give --task or --text")
         check(not (text and self.shots), "--shots does not apply to --text")
         check(
             not self.inputs.full_target or "lens" in self.methods,
@@ -200,13 +203,14 @@ class RunConfig:
     def from_options(cls, **options: Any) -> RunConfig:
         """The config of flat options named as ``layertracer run``'s flags (``max_prompts``,
         ``methods="all"``, ``seeds="0,1"``, ``protocol="paper"``, ``mask_ratio``,
-        ``tracing_noise``, ``replay=False``, ...), parsed as the command line parses them
+        ``tracing_noise``, ``replay=False``, ...) or ``"section.field"`` as ``--set`` takes
+        it (``**{"tracing.copies": 20}``), text parsed as the command line parses it
         (:mod:`layertracer.config.options`).
 
         Raises:
             ConfigError: An unknown option (the message lists them all), or a bad value.
         """
-        return build(cls, nest(options), "config")
+        return build(cls, nest(cls, options), "config")
 
 
 def as_config(config: RunConfig | Mapping[str, Any] | None) -> RunConfig:
@@ -223,6 +227,6 @@ def as_config(config: RunConfig | Mapping[str, Any] | None) -> RunConfig:
         return config
     if not isinstance(config, Mapping):
         raise ConfigError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
-    if set(config) <= {*FLAT, *SPECIAL}:
+    if all(name in FLAT or name in SPECIAL or "." in name for name in config):
         return RunConfig.from_options(**config)
     return RunConfig.from_dict(config)

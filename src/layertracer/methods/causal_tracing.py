@@ -14,8 +14,9 @@ their corrupted state *is* the clean one, so restoring them changes nothing and 
 is recorded as exactly 0.
 
 The corrupted run and every restoration are suffix replays of the clean batch's captured
-block arguments (copies stacked on the batch, layers stacked by :mod:`staircase`), checked
-against the clean output per batch, with hooked full passes as the fallback.
+block arguments (copies stacked on the batch, layers stacked by
+:mod:`~layertracer.engine.stacked`), checked against the clean output per batch, with hooked
+full passes as the fallback.
 """
 
 from __future__ import annotations

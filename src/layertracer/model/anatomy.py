@@ -1,13 +1,15 @@
 """Find a causal LM's blocks, final norm, unembedding and logit transform by structure.
 
 No model names: one probe forward with a hook on every module shows which modules ran
-and in what order, and tensors are followed by equality (../shared/ARCHITECTURES.md).
+and in what order, and tensors are followed by equality (docs/method.md#anatomy; the
+rules' coverage: docs/architectures.md).
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,7 +71,7 @@ class Anatomy:
 
 
 def discover(
-    model: nn.Module, tokenizer: object, overrides: AnatomyOverrides | None = None
+    model: nn.Module, tokenizer: Any, overrides: AnatomyOverrides | None = None
 ) -> Anatomy:
     """Finds the model's anatomy from one probe forward and checks it.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -22,7 +23,7 @@ from layertracer.model.load import LoadedModel, input_device, model_dtype, wrap
 DEFAULT_DTYPE = RunConfig.dtype  # a dtype left at its default follows the model given
 
 
-def model_spec(model: object, tokenizer: object | None = None) -> str:
+def model_spec(model: object, tokenizer: Any = None) -> str:
     """The spec a run records for ``trace``'s ``model`` argument.
 
     Args:
@@ -60,7 +61,7 @@ def model_spec(model: object, tokenizer: object | None = None) -> str:
 
 
 @contextlib.contextmanager
-def borrowed(model: torch.nn.Module, tokenizer: object, spec: str) -> Iterator[LoadedModel]:
+def borrowed(model: torch.nn.Module, tokenizer: Any, spec: str) -> Iterator[LoadedModel]:
     """``model`` and ``tokenizer`` wrapped for a run (:func:`wrap`); on the way out the
     model's training mode and gradient flags and the tokenizer's padding side and pad
     token are restored."""

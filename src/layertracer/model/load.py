@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ class LoadedModel:
     """
 
     model: torch.nn.Module
-    tokenizer: object
+    tokenizer: Any
     spec: str
     model_type: str
 
@@ -115,7 +116,7 @@ def input_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu") if device.type == "meta" else device
 
 
-def wrap(model: torch.nn.Module, tokenizer: object, spec: str) -> LoadedModel:
+def wrap(model: torch.nn.Module, tokenizer: Any, spec: str) -> LoadedModel:
     """Readies an already built model for analysis: eval mode, no gradients, right padding."""
     model.eval()
     model.requires_grad_(False)
@@ -153,7 +154,7 @@ def model_dtype(model: torch.nn.Module) -> str:
     return str(counts.most_common(1)[0][0]).removeprefix("torch.") if counts else "float32"
 
 
-def _prepare_tokenizer(tokenizer: object) -> None:
+def _prepare_tokenizer(tokenizer: Any) -> None:
     """Right padding, padding with the pad, else eos, else unk token; never a new token
     (its id would have no row in the model's embedding).
 

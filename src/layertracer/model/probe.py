@@ -2,7 +2,7 @@
 
 The record says which modules ran, in what order, on what and with what result; the final
 norm is traced backwards from the unembedding's input to the last block's output by tensor
-equality (../shared/ARCHITECTURES.md, rule 3).
+equality (docs/method.md#anatomy, docs/decisions.md "Final norm").
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,7 +52,7 @@ class Probe:
     logits: torch.Tensor
 
 
-def run_probe(model: nn.Module, tokenizer: object) -> Probe:
+def run_probe(model: nn.Module, tokenizer: Any) -> Probe:
     """Runs the probe sentence through the model with every module hooked.
 
     Raises:
@@ -163,7 +164,7 @@ def leaves(value: object, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tenso
 
 
 def batch_major_paths(
-    model: nn.Module, tokenizer: object, blocks: list[nn.Module], slot: object
+    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: object
 ) -> tuple[list[frozenset[tuple]], list[frozenset[tuple]]]:
     """Per block, the argument paths whose first dimension scales with the batch, and the
     paths the probes saw at all (an argument only present with padding may be unseen).
@@ -187,7 +188,7 @@ def batch_major_paths(
 
 
 def _block_calls(
-    model: nn.Module, tokenizer: object, blocks: list[nn.Module], slot: object, size: int
+    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: object, size: int
 ) -> list[tuple[tuple, dict]]:
     """The blocks' call arguments for a right-padded batch of ``size`` probe sentences."""
     texts = [PROBE_TEXT[: len(PROBE_TEXT) - 7 * i] for i in range(size)]  # unequal lengths

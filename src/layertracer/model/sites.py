@@ -9,9 +9,9 @@
   exposes it in its cache (``recurrent_states`` of Mamba, Mamba-2, Gated DeltaNet layers).
 
 A mixer or MLP site is a sub-module of a block whose class name matches the tables of
-:mod:`layer_types` (see :func:`candidates`), kept only if a probe forward shows it runs once
-per block call and returns a ``[B, T, d]`` tensor; a candidate that never runs (the
-cross-attention of a decoder used without an encoder) is left out. Layer 0 (the embedding)
+:mod:`~layertracer.model.layer_types` (see :func:`candidates`), kept only if a probe forward
+shows it runs once per block call and returns a ``[B, T, d]`` tensor; a candidate that never
+runs (the cross-attention of a decoder used without an encoder) is left out. Layer 0 (the embedding)
 and blocks without the site are ``None`` in every per-layer array.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,7 +84,7 @@ def candidates(block: nn.Module, site: str) -> list[nn.Module]:
 
 
 def module_sites(
-    model: nn.Module, anatomy: Anatomy, tokenizer: object, site: str
+    model: nn.Module, anatomy: Anatomy, tokenizer: Any, site: str
 ) -> list[list[nn.Module]]:
     """Per layer ``0..L``, the checked modules of a mixer or MLP site (see module doc)."""
     per_block = [candidates(b, site) for b in anatomy.blocks]
@@ -130,7 +131,7 @@ def recurrent_state(cache: object, block: int) -> torch.Tensor | None:
     return value if isinstance(value, torch.Tensor) else None
 
 
-def state_layers(model: nn.Module, anatomy: Anatomy, tokenizer: object) -> list[bool]:
+def state_layers(model: nn.Module, anatomy: Anatomy, tokenizer: Any) -> list[bool]:
     """Per layer ``0..L``, whether block ``i`` exposes a recurrent state in the cache."""
     ids = torch.tensor([tokenizer("The quick brown fox")["input_ids"]])
     ids = ids.to(next(model.parameters()).device)
@@ -144,7 +145,7 @@ def state_layers(model: nn.Module, anatomy: Anatomy, tokenizer: object) -> list[
     return [False] + [recurrent_state(cache, j) is not None for j in range(anatomy.num_layers)]
 
 
-def site_map(model: nn.Module, anatomy: Anatomy, tokenizer: object, site: str) -> SiteMap:
+def site_map(model: nn.Module, anatomy: Anatomy, tokenizer: Any, site: str) -> SiteMap:
     """Where ``site`` lives in each layer of ``model``."""
     L = anatomy.num_layers
     if site == "residual":
@@ -170,7 +171,7 @@ def require_site(lm: LoadedModel, anatomy: Anatomy, site: str) -> SiteMap:
     return sites
 
 
-def block_sites(model: nn.Module, anatomy: Anatomy, tokenizer: object) -> list[list[str]]:
+def block_sites(model: nn.Module, anatomy: Anatomy, tokenizer: Any) -> list[list[str]]:
     """Per block (``L`` entries), the sites it offers, in :data:`SITES` order."""
     maps = [site_map(model, anatomy, tokenizer, site) for site in SITES]
     return [[m.site for m in maps if m.available[i]] for i in range(1, anatomy.num_layers + 1)]

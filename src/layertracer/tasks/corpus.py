@@ -13,6 +13,7 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import torch
 
@@ -52,7 +53,7 @@ def corpus_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def corpus_windows(tokenizer: object, split: str, tokens: int, window: int) -> Windows:
+def corpus_windows(tokenizer: Any, split: str, tokens: int, window: int) -> Windows:
     """The first ``tokens`` text tokens of ``split`` in windows of ``window`` tokens.
 
     Args:

@@ -14,6 +14,7 @@ encoded with ``add_special_tokens=False`` (no second BOS), and the same rule app
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from layertracer.errors import ConfigError, TaskError
 
@@ -39,7 +40,7 @@ class Encoded:
 
 
 def encode(
-    tokenizer: object, prompt: str, answer: str, item_id: str = "", special: bool = True
+    tokenizer: Any, prompt: str, answer: str, item_id: str = "", special: bool = True
 ) -> Encoded:
     """Tokenizes a prompt and finds its target token.
 
@@ -69,7 +70,7 @@ def encode(
     return Encoded(tuple(p), alone[0], tuple(alone), warning)
 
 
-def chat_prompt(tokenizer: object, prompt: str) -> str:
+def chat_prompt(tokenizer: Any, prompt: str) -> str:
     """``prompt`` as a single user turn of the tokenizer's chat template, ready for the
     assistant's reply (``add_generation_prompt=True``).
 

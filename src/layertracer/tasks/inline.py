@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from layertracer.errors import TaskError
 from layertracer.tasks.parse import REQUIRED_COLUMNS, RawRecord, problem
@@ -136,7 +136,8 @@ def _plain(value: object) -> object:
     return value
 
 
-def _is_frame(value: object) -> bool:
+def _is_frame(value: object) -> TypeGuard[Any]:
+    """Whether ``value`` is a pandas DataFrame (pandas is optional: typed as ``Any``)."""
     return type(value).__module__.startswith("pandas") and hasattr(value, "to_dict")
 
 

@@ -6,6 +6,8 @@ fails fast; encoding (:func:`encode_input`) needs the model's tokenizer.
 
 from __future__ import annotations
 
+from typing import Any
+
 from layertracer.config import RunConfig
 from layertracer.errors import TaskError
 from layertracer.tasks import Task, few_shot, load_tasks
@@ -38,7 +40,7 @@ def load_input(task: object, config: RunConfig) -> Task | TextSample:
 
 
 def encode_input(
-    source: Task | TextSample, tokenizer: object, config: RunConfig
+    source: Task | TextSample, tokenizer: Any, config: RunConfig
 ) -> tuple[Task, list[Encoded]]:
     """The task of the run and every item's tokens and target token.
 

@@ -179,7 +179,8 @@ def _kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (int, float)):
         return f"a number ({value})"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _duplicate_ids(numbered: Numbered, where: str) -> list[str]:

@@ -20,6 +20,7 @@ import codecs
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from layertracer.errors import TaskError
 from layertracer.tasks.encode import Encoded
@@ -78,7 +79,7 @@ def load_text(spec: str) -> TextSample:
     return TextSample(path.stem, spec, text)
 
 
-def special_prefix(tokenizer: object) -> list[int]:
+def special_prefix(tokenizer: Any) -> list[int]:
     """The special tokens the tokenizer puts before a text (e.g. ``[BOS]``, or none)."""
     with_special = list(tokenizer("a")["input_ids"])
     plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
@@ -87,7 +88,7 @@ def special_prefix(tokenizer: object) -> list[int]:
 
 
 def text_rows(
-    sample: TextSample, tokenizer: object, window: int, max_rows: int | None = None
+    sample: TextSample, tokenizer: Any, window: int, max_rows: int | None = None
 ) -> tuple[Task, list[Encoded]]:
     """One row per (window, position) of the text, as a task and its encoded rows.
 
@@ -108,7 +109,8 @@ def text_rows(
     if len(ids) < 2:
         raise TaskError(f"{sample.source}: the text has {len(ids)} token(s); need at least 2")
     prefix = special_prefix(tokenizer)
-    items, encoded = [], []
+    items: list[TaskItem] = []
+    encoded: list[Encoded] = []
     for k, start in enumerate(range(0, len(ids), window)):
         chunk = ids[start : start + window]
         for t in range(1, len(chunk)):
