@@ -132,7 +132,7 @@ def prompt_array(results: Results, field: str) -> np.ndarray | None:
     rows = [getattr(row, field, None) for row in results.prompts]
     if not rows or any(row is None for row in rows):
         return None
-    return np.array([[math.nan if v is None else v for v in row] for row in rows], dtype=float)
+    return np.array([[math.nan if v is None else v for v in row or ()] for row in rows], dtype=float)
 
 
 def from_prompts(values: Callable[[Results], np.ndarray | None]) -> Measure:
