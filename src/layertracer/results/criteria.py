@@ -132,7 +132,8 @@ def prompt_array(results: Results, field: str) -> np.ndarray | None:
     rows = [getattr(row, field, None) for row in results.prompts]
     if not rows or any(row is None for row in rows):
         return None
-    return np.array([[math.nan if v is None else v for v in row or ()] for row in rows], dtype=float)
+    table = [[math.nan if v is None else v for v in row or ()] for row in rows]
+    return np.array(table, dtype=float)
 
 
 def from_prompts(values: Callable[[Results], np.ndarray | None]) -> Measure:
