@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from layertracer.results.document import Results
-from layertracer.results.section import Section
-from layertracer.results.sections import PER_LAYER, PROMPT_PER_LAYER, PromptRow
+from layertracer.results.document import PER_LAYER, Results
+from layertracer.results.section import Section, section_fields
+from layertracer.results.sections import PROMPT_PER_LAYER, PromptRow
 
 
 class Example(Section):
@@ -28,13 +28,18 @@ def test_a_section_reads_like_a_dict_and_refuses_undeclared_keys() -> None:
         Example.model_validate({"value": 3, "newer": [1, 2]})
 
 
-def test_every_per_layer_array_is_a_field_of_its_section() -> None:
-    fields = Results.model_fields
-    for section, name, _ in PER_LAYER:
-        model = fields[section].annotation.__args__[0]  # Section | None
-        assert name in model.model_fields, (section, name)
-    for name, _ in PROMPT_PER_LAYER:
-        assert name in PromptRow.model_fields, name
+def test_the_per_layer_fields_are_found_on_the_sections() -> None:
+    """The shapes declared on the fields make the table that reading checks: the arrays
+    of every method's section and of a prompt row, each a field of its section."""
+    sections = section_fields(Results)
+    for section, name, kind in PER_LAYER:
+        assert name in sections[section].model_fields and kind in ("layers", "rows", "square", "each")
+    found = {(section, name) for section, name, _ in PER_LAYER}
+    assert {("vulnerability", "js"), ("cka", "matrix"), ("agreement", "curves")} <= found
+    assert {("similarity", "bi"), ("lens", "kl_bits"), ("removal", "scores")} <= found
+    assert len(found) == len(PER_LAYER) >= 20
+    assert dict(PROMPT_PER_LAYER)["tracing_map"] == "rows"
+    assert all(name in PromptRow.model_fields for name, _ in PROMPT_PER_LAYER)
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from layertracer.results.files import (
     prompts_csv,
     read_npz,
 )
+from layertracer.results.section import per_layer_table
 from layertracer.results.sections import (
-    PER_LAYER,
     PROMPT_PER_LAYER,
     AblationSection,
     AgreementSection,
@@ -247,6 +247,11 @@ class Results(BaseModel):
         return path
 
 
+# (section, field, kind): every per-layer field of every section, from the fields' own
+# annotations (:class:`~layertracer.results.section.Layers`).
+PER_LAYER = per_layer_table(Results)
+
+
 def load(path: str | Path) -> Results:
     """Reads and validates a results.json file (or the one inside a run directory).
 
@@ -299,7 +304,7 @@ def _no_constant(name: str) -> object:
 
 
 def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:
-    """Every per-layer array present, as ``(json path, value, shape)`` (see ``PER_LAYER``)."""
+    """Every per-layer array present, as ``(json path, value, shape)`` (:data:`PER_LAYER`)."""
     found = []
     for section, name, shape in PER_LAYER:
         part = getattr(results, section)

@@ -40,7 +40,6 @@ from typing import Any
 
 from layertracer.errors import ResultsError
 from layertracer.results.criteria import chosen_layers, curves_of, lookup
-from layertracer.results.sections import PER_LAYER
 
 Rows = list[dict[str, Any]]
 INSTALL = "pip install 'layertracer[notebook]'"
@@ -123,7 +122,7 @@ def _layers(data: dict) -> Rows:
             zip(types, probs.mean(axis=0), np.median(probs, axis=0), strict=True)
         )
     ]
-    for section, name, shape in PER_LAYER:
+    for section, name, shape in _per_layer_table():
         values = (data.get(section) or {}).get(name)
         if shape == "layers" and isinstance(values, list):
             for row, value in zip(rows, values, strict=True):
@@ -131,12 +130,20 @@ def _layers(data: dict) -> Rows:
     return rows
 
 
+def _per_layer_table() -> tuple[tuple[str, str, str], ...]:
+    """``(section, field, kind)`` of every per-layer field (the document's, which imports
+    this module: read when a frame is built)."""
+    from layertracer.results.document import PER_LAYER
+
+    return PER_LAYER
+
+
 def _per_layer(section: str) -> Callable[[dict], Rows]:
-    """One row per layer state with the section's per-layer arrays (``PER_LAYER``)."""
+    """One row per layer state with the section's per-layer arrays."""
 
     def rows(data: dict) -> Rows:
         part = data[section]
-        names = [n for s, n, shape in PER_LAYER if s == section and shape == "layers"]
+        names = [n for s, n, shape in _per_layer_table() if s == section and shape == "layers"]
         names = [n for n in names if isinstance(part.get(n), list)]
         rows: Rows = [{"layer": i} for i in range(data["model"]["num_layers"] + 1)]
         for name in names:

@@ -1,21 +1,22 @@
 """The typed sections the critical-layer methods write into ``results.json``: similarity,
 particles, vulnerability, CKA, ablation, causal tracing, removal, agreement
-(docs/method.md). Per-layer arrays are listed in :data:`layertracer.results.sections.PER_LAYER`.
+(docs/method.md). A per-layer field says its shape on the field (``Annotated[..., LAYERS]``,
+:class:`~layertracer.results.section.Layers`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from layertracer.results.section import Interval, PerLayer, Section
+from layertracer.results.section import EACH, LAYERS, ROWS, SQUARE, Interval, PerLayer, Section
 
 
 class SimilaritySection(Section):
     """Block Influence and angular distance of the clean pass
     (docs/method.md#block-influence)."""
 
-    bi: PerLayer
-    angular: PerLayer
+    bi: Annotated[PerLayer, LAYERS]
+    angular: Annotated[PerLayer, LAYERS]
     span: int
     prompts: int | None = None
     bi_tokens: str | None = None
@@ -47,7 +48,7 @@ class ParticlesSection(ParticleStats):
     delta: float
     z: float
     layers: list[int | None]
-    histogram: list[int]
+    histogram: Annotated[list[int], LAYERS]
     sigma_min: float | None = None
     delta_min: float | None = None
     quartiles: Interval = None
@@ -72,13 +73,13 @@ class VulnerabilitySection(Section):
     mask_mode: str
     positions: str
     seeds: list[int]
-    js: list[PerLayer]
-    js_mean: PerLayer
-    js_std: PerLayer
+    js: Annotated[list[PerLayer], ROWS]
+    js_mean: Annotated[PerLayer, LAYERS]
+    js_std: Annotated[PerLayer, LAYERS]
     vulnerable_layer: int | None
-    masked_dims: dict[str, list[list[int]]]
+    masked_dims: Annotated[dict[str, list[list[int]]], EACH]
     massive_dims: list[int]
-    masked_massive: dict[str, list[bool]]
+    masked_massive: Annotated[dict[str, list[bool]], EACH]
     protect_massive: str
     per_seed_vulnerable_layer: list[int | None]
     seed_agreement: float | None
@@ -92,11 +93,11 @@ class VulnerabilitySection(Section):
     replay_max_abs_err: float | None = None
     fallback_reason: str | None = None
     prompts: int | None = None
-    site_layers: list[bool] | None = None
+    site_layers: Annotated[list[bool] | None, LAYERS] = None
     massive_dims_per_layer: dict[str, list[int]] | None = None
     protocol: str | None = None
-    js_ci95: list[Interval] | None = None
-    argmax_frequency: PerLayer | None = None
+    js_ci95: Annotated[list[Interval] | None, LAYERS] = None
+    argmax_frequency: Annotated[PerLayer | None, LAYERS] = None
     confidence_set: list[int] | None = None
     reliability: Reliability | None = None
     bootstrap: dict[str, Any] | None = None
@@ -117,8 +118,8 @@ class CKASection(Section):
     estimator: str
     representation: str
     n: int
-    matrix: list[PerLayer]
-    delta: PerLayer
+    matrix: Annotated[list[PerLayer], SQUARE]
+    delta: Annotated[PerLayer, LAYERS]
     critical_layers: list[int]
     critical_layer: int | None
     form: str | None = None
@@ -128,10 +129,10 @@ class CKASection(Section):
 class AblationSection(Section):
     """Layer ablation (docs/method.md#layer-ablation)."""
 
-    target_logprob_drop: PerLayer
-    accuracy_drop: PerLayer
+    target_logprob_drop: Annotated[PerLayer, LAYERS]
+    accuracy_drop: Annotated[PerLayer, LAYERS]
     critical_layer: int | None
-    ablated_accuracy: PerLayer | None = None
+    ablated_accuracy: Annotated[PerLayer | None, LAYERS] = None
     clean_accuracy: float | None = None
     clean_target_logprob: float | None = None
     prompts: int | None = None
@@ -157,7 +158,7 @@ class TracingSection(Section):
 
     noise_scale: float
     copies: int
-    indirect_effect: PerLayer
+    indirect_effect: Annotated[PerLayer, LAYERS]
     critical_layer: int | None
     noise_multiplier: float | None = None
     embedding_std: float | None = None
@@ -201,9 +202,9 @@ class RemovalSection(Section):
     orders: dict[str, list[int]]
     curves: dict[str, RemovalCurve]
     best: str | None
-    removable: list[bool | None]
+    removable: Annotated[list[bool | None], LAYERS]
     span: int | None = None
-    scores: dict[str, PerLayer] = {}
+    scores: Annotated[dict[str, PerLayer], EACH] = {}
     random_orders: list[list[int]] = []
     random_seed: int | None = None
     missing: list[str] = []
@@ -236,7 +237,7 @@ class AgreementSection(Section):
     """Agreement between the per-layer criteria (docs/method.md#agreement)."""
 
     criteria: list[str]
-    curves: dict[str, PerLayer]
+    curves: Annotated[dict[str, PerLayer], EACH]
     chosen_layers: dict[str, int | None]
     pairs: list[AgreementPair]
     direction: str | None = None

@@ -4,12 +4,62 @@ error, not an extra key beside a null), dict-style reading (``section["js_mean"]
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from dataclasses import dataclass
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
 PerLayer = list[float | None]  # L+1 numbers, null where a layer does not apply
 Interval = list[float] | None  # [low, high]
+
+
+@dataclass(frozen=True)
+class Layers:
+    """Field metadata: how a per-layer field lines up with the ``L+1`` layer states.
+
+    ``kind`` is ``layers`` (the field has L+1 entries), ``rows`` (each of its entries
+    has), ``square`` (both) or ``each`` (each value of the dict has). A field declared
+    ``Annotated[PerLayer, LAYERS]`` is checked against ``model.num_layers`` on read and
+    read into the per-layer frames; nothing else lists it.
+    """
+
+    kind: str
+
+
+LAYERS, ROWS, SQUARE, EACH = (Layers(kind) for kind in ("layers", "rows", "square", "each"))
+
+
+def layer_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """``(field, kind)`` of every per-layer field of ``model``, in declaration order."""
+    return tuple(
+        (name, mark.kind)
+        for name, field in model.model_fields.items()
+        for mark in field.metadata
+        if isinstance(mark, Layers)
+    )
+
+
+def section_fields(model: type[BaseModel]) -> dict[str, type[Section]]:
+    """The fields of ``model`` that hold one section (``Section | None``), by name."""
+    found: dict[str, type[Section]] = {}
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        options = get_args(kind) if get_origin(kind) in (Union, types.UnionType) else (kind,)
+        for option in options:
+            if isinstance(option, type) and issubclass(option, Section):
+                found[name] = option
+    return found
+
+
+def per_layer_table(model: type[BaseModel]) -> tuple[tuple[str, str, str], ...]:
+    """``(section, field, kind)`` of every per-layer field of every section of ``model``
+    (the results document): the arrays checked on read and read into frames."""
+    return tuple(
+        (section, name, kind)
+        for section, part in section_fields(model).items()
+        for name, kind in layer_fields(part)
+    )
 
 
 class Section(BaseModel):

@@ -2,13 +2,16 @@
 write and on read.
 
 Every per-layer array has ``L+1`` entries, layer state 0 first (docs/method.md#layers),
-``null`` where a layer does not apply; :data:`PER_LAYER` names them, so that a file whose
+``null`` where a layer does not apply; each says its shape on its field
+(:class:`~layertracer.results.section.Layers`), so that a file whose
 arrays do not match its ``model.num_layers`` is refused on read with the path of the first
 problem. A key no section declares is refused the same way (a misspelt key is an error).
 A section reads like the JSON object too: ``section["js_mean"]``, ``section.get("warning")``.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from layertracer.results.method_sections import (
     AblationSection,
@@ -25,7 +28,7 @@ from layertracer.results.method_sections import (
     TracingSection,
     VulnerabilitySection,
 )
-from layertracer.results.section import PerLayer, Section
+from layertracer.results.section import EACH, LAYERS, ROWS, PerLayer, Section, layer_fields
 
 __all__ = [
     "AblationSection",
@@ -101,7 +104,7 @@ class LensSection(Section):
     answer_logprob_max_abs_err: float | None = None
     kind: str | None = None
     other: str | None = None
-    kl_bits: dict[str, PerLayer] | None = None
+    kl_bits: Annotated[dict[str, PerLayer] | None, EACH] = None
     tuned: dict | None = None
 
 
@@ -112,7 +115,7 @@ class PromptRow(Section):
     prompt: str
     target: str
     target_token_id: int
-    target_prob: PerLayer
+    target_prob: Annotated[PerLayer, LAYERS]
     suite: str | None = None
     subject: str | None = None
     target_token: str | None = None
@@ -123,21 +126,21 @@ class PromptRow(Section):
     correct: bool | None = None
     particle_layer: int | None = None
     particle_layer_other: int | None = None  # under the other lens (lens.other)
-    topk: list[list[tuple[str, float]]] | None = None
-    answer_logprob: PerLayer | None = None
+    topk: Annotated[list[list[tuple[str, float]]] | None, LAYERS] = None
+    answer_logprob: Annotated[PerLayer | None, LAYERS] = None
     answer_tokens: int | None = None
     answer_correct: bool | None = None
-    js_mean: PerLayer | None = None
-    ablation_drop: PerLayer | None = None
-    ablation_correct: list[bool | None] | None = None
-    tracing_effect: PerLayer | None = None
+    js_mean: Annotated[PerLayer | None, LAYERS] = None
+    ablation_drop: Annotated[PerLayer | None, LAYERS] = None
+    ablation_correct: Annotated[list[bool | None] | None, LAYERS] = None
+    tracing_effect: Annotated[PerLayer | None, LAYERS] = None
     tracing_p_corrupted: float | None = None
     tracing_subject_span: list[int] | None = None
     tracing_subject_found: bool | None = None
-    tracing_map: list[PerLayer] | None = None
+    tracing_map: Annotated[list[PerLayer] | None, ROWS] = None
     truncated: int | None = None  # tokens removed from the start (--truncate left)
-    bi: PerLayer | None = None
-    angular: PerLayer | None = None
+    bi: Annotated[PerLayer | None, LAYERS] = None
+    angular: Annotated[PerLayer | None, LAYERS] = None
 
 
 class SuiteSummary(Section):
@@ -152,40 +155,5 @@ class SuiteSummary(Section):
     js_mean: PerLayer | None = None
 
 
-# (section, field, shape): the per-layer arrays of every section. "layers": the field has
-# L+1 entries; "rows": each of its entries has; "square": both; "each": each value of a
-# dict has L+1 entries.
-PER_LAYER: tuple[tuple[str, str, str], ...] = (
-    ("particles", "histogram", "layers"),
-    ("vulnerability", "js", "rows"),
-    ("vulnerability", "js_mean", "layers"),
-    ("vulnerability", "js_std", "layers"),
-    ("vulnerability", "site_layers", "layers"),
-    ("vulnerability", "js_ci95", "layers"),
-    ("vulnerability", "argmax_frequency", "layers"),
-    ("vulnerability", "masked_dims", "each"),
-    ("vulnerability", "masked_massive", "each"),
-    ("cka", "matrix", "square"),
-    ("cka", "delta", "layers"),
-    ("ablation", "target_logprob_drop", "layers"),
-    ("ablation", "accuracy_drop", "layers"),
-    ("ablation", "ablated_accuracy", "layers"),
-    ("causal_tracing", "indirect_effect", "layers"),
-    ("similarity", "bi", "layers"),
-    ("similarity", "angular", "layers"),
-    ("removal", "removable", "layers"),
-    ("removal", "scores", "each"),
-    ("agreement", "curves", "each"),
-)
-PROMPT_PER_LAYER: tuple[tuple[str, str], ...] = (
-    ("target_prob", "layers"),
-    ("topk", "layers"),
-    ("answer_logprob", "layers"),
-    ("js_mean", "layers"),
-    ("ablation_drop", "layers"),
-    ("ablation_correct", "layers"),
-    ("tracing_effect", "layers"),
-    ("tracing_map", "rows"),
-    ("bi", "layers"),
-    ("angular", "layers"),
-)
+# The per-layer fields of a prompt row (its own shapes, on its fields).
+PROMPT_PER_LAYER = layer_fields(PromptRow)
