@@ -33,7 +33,8 @@ def test_the_per_layer_fields_are_found_on_the_sections() -> None:
     of every method's section and of a prompt row, each a field of its section."""
     sections = section_fields(Results)
     for section, name, kind in PER_LAYER:
-        assert name in sections[section].model_fields and kind in ("layers", "rows", "square", "each")
+        assert name in sections[section].model_fields, (section, name)
+        assert kind in ("layers", "rows", "square", "each")
     found = {(section, name) for section, name, _ in PER_LAYER}
     assert {("vulnerability", "js"), ("cka", "matrix"), ("agreement", "curves")} <= found
     assert {("similarity", "bi"), ("lens", "kl_bits"), ("removal", "scores")} <= found
