@@ -10,7 +10,6 @@ types and every per-layer array's length against ``model.num_layers``; a bad fil
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from layertracer.results.files import (
     prompts_csv,
     read_npz,
 )
+from layertracer.results.jsonio import check_length, finite, first_problem, plain, read_json
 from layertracer.results.section import per_layer_table
 from layertracer.results.sections import (
     PROMPT_PER_LAYER,
@@ -49,7 +49,6 @@ from layertracer.results.sections import (
 
 SCHEMA_VERSION = 1
 ARRAYS = "arrays.npz"
-MAX_JSON_BYTES = 2**30  # a results.json beyond 1 GiB is not one this tool wrote
 
 
 class Results(BaseModel):
@@ -140,7 +139,7 @@ class Results(BaseModel):
         if not self.prompts:
             raise ValueError("prompts: expected at least one prompt")
         for path, value, shape in per_layer_arrays(self):
-            _check_length(path, value, shape, self.model.num_layers + 1)
+            check_length(path, value, shape, self.model.num_layers + 1)
         return self
 
     def to_dict(self, arrays: bool = True) -> dict:
@@ -154,7 +153,7 @@ class Results(BaseModel):
         kept = {k: v for k, v in ordered.items() if v is not None or k == "accuracy"}
         if arrays and self.arrays:
             kept["arrays"] = arrays_to_data(self.arrays)
-        return _finite(kept)
+        return finite(kept)
 
     @classmethod
     def from_dict(cls, data: object, where: str = "results") -> Results:
@@ -174,9 +173,9 @@ class Results(BaseModel):
         except ValueError as exc:
             raise ResultsError(f"{where}: {exc}") from None
         try:  # JSON mode: the types a results.json can hold, checked strictly
-            results = cls.model_validate_json(json.dumps(data, default=_plain), strict=True)
+            results = cls.model_validate_json(json.dumps(data, default=plain), strict=True)
         except ValidationError as exc:
-            problem = f"not a valid layertracer results object: {_first_problem(exc)}"
+            problem = f"not a valid layertracer results object: {first_problem(exc)}"
             raise ResultsError(f"{where}: {problem}") from None
         results.arrays.update(arrays)
         return results
@@ -275,34 +274,6 @@ def load(path: str | Path) -> Results:
     return results
 
 
-def read_json(file: Path) -> object:
-    """A results.json file's object: at most :data:`MAX_JSON_BYTES`, strict JSON (no
-    ``NaN``/``Infinity``, which results.json writes as ``null``), not nested beyond what
-    Python parses.
-
-    Raises:
-        ResultsError: Too large, not UTF-8 text, not strict JSON, nested too deep, unreadable.
-    """
-    try:
-        if file.stat().st_size > MAX_JSON_BYTES:
-            raise ResultsError(f"{file}: larger than {MAX_JSON_BYTES // 2**20} MiB")
-        return json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except UnicodeDecodeError as exc:
-        raise ResultsError(f"{file}: not a text file ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{file}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-    except ValueError as exc:
-        raise ResultsError(f"{file}: not strict JSON ({exc})") from None
-    except RecursionError:
-        raise ResultsError(f"{file}: nested too deep to be a results.json") from None
-    except OSError as exc:
-        raise ResultsError(f"{file}: cannot read ({exc.strerror})") from None
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a number results.json holds")
-
-
 def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:
     """Every per-layer array present, as ``(json path, value, shape)`` (:data:`PER_LAYER`)."""
     found = []
@@ -317,59 +288,3 @@ def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:
             if value is not None:
                 found.append((f"prompts[{n}].{name}", value, shape))
     return found
-
-
-def _check_length(path: str, value: list | dict, shape: str, want: int) -> None:
-    """Raises ``ValueError`` naming ``path`` unless the array has the shape ``PER_LAYER``
-    gives it, with ``want`` (``L+1``) entries per layer axis."""
-    if shape == "each":
-        for key, item in value.items():
-            _need(f"{path}.{key}", item, want)
-        return
-    if shape in ("layers", "square"):
-        _need(path, value, want)
-    if shape in ("rows", "square"):
-        for i, row in enumerate(value):
-            _need(f"{path}[{i}]", row, want)
-
-
-def _need(path: str, value: object, want: int) -> None:
-    if not isinstance(value, list) or len(value) != want:
-        got = len(value) if isinstance(value, list) else type(value).__name__
-        raise ValueError(f"{path}: expected {want} entries (one per layer state 0..L), got {got}")
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """The first validation error as ``json.path: message``."""
-    error = exc.errors()[0]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-    if not path:
-        return message
-    if error["type"] == "missing":
-        return f"{path}: {message}"
-    got = error.get("input")
-    shown = type(got).__name__ if isinstance(got, (dict, list)) else repr(got)[:60]
-    return f"{path}: {message} (got {shown})"
-
-
-def _plain(value: object) -> object:
-    """JSON fallback for numpy scalars and arrays."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _finite(value: object) -> object:
-    """Replaces NaN and infinities by ``None`` so the JSON is standard."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
