@@ -34,10 +34,20 @@ def suite_summaries(
         the layer ``rule`` picks from it (a point estimate: no bootstrap; ``None`` when the
         interior has no peak).
     """
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(str(row.get("suite") or ""), []).append(row)
-    return {name: summarize_suite(group, particles, rule, margin) for name, group in groups.items()}
+    groups = suite_groups([row.get("suite") for row in rows])
+    return {
+        name: summarize_suite([rows[i] for i in where], particles, rule, margin)
+        for name, where in groups.items()
+    }
+
+
+def suite_groups(suites: Sequence[str | None]) -> dict[str, list[int]]:
+    """The indices of the prompts of each suite, in the order the suites first occur (a
+    prompt without a suite counts under ``""``)."""
+    groups: dict[str, list[int]] = {}
+    for i, suite in enumerate(suites):
+        groups.setdefault(str(suite or ""), []).append(i)
+    return groups
 
 
 def summarize_suite(
