@@ -34,7 +34,7 @@ def test_a_prompt_beyond_the_context_is_refused_before_any_forward(monkeypatch) 
     def no_forward(*args, **kwargs):
         raise AssertionError("a forward pass ran")
 
-    monkeypatch.setattr(pipeline, "_clean_pass", no_forward)
+    monkeypatch.setattr(pipeline, "clean_pass", no_forward)
     with pytest.raises(ConfigError, match=r"1 prompt\(s\) exceed the model's context of 1024 "):
         trace(tiny("gpt2"), _task("The capital of Italy is", LONG), RunConfig(batch_size=2))
 

@@ -8,7 +8,6 @@ analysis stages of :mod:`layertracer.stages` in order (particles, vulnerability,
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -16,36 +15,29 @@ import torch
 from layertracer.config import RunConfig, as_config
 from layertracer.describe import base_results
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
-from layertracer.engine.batching import Batch
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
-from layertracer.errors import ConfigError, FidelityError
-from layertracer.methods import similarity
+from layertracer.errors import ConfigError
 from layertracer.methods.suite_summary import suite_summaries
-from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy, discover
 from layertracer.model.borrowed import as_given, borrowed, model_spec
-from layertracer.model.capture import capture_blocks, model_logprobs
-from layertracer.model.lens import trajectories
 from layertracer.model.limits import context_length
 from layertracer.model.load import LoadedModel, load_model
 from layertracer.model.sites import require_site
-from layertracer.model.transforms import FIDELITY_TOLERANCE
 from layertracer.preflight import check_memory, check_vocabulary, fit_context
 from layertracer.results import Results
 from layertracer.results.sections import (
     SuiteSummary,
 )
-from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
+from layertracer.run import Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
+from layertracer.stages.clean import clean_pass
 from layertracer.stages.lens import similarity as similarity_stage
-from layertracer.stages.tuned_lens import prepare_lens, readers
+from layertracer.stages.tuned_lens import prepare_lens
 from layertracer.tasks import Task
 from layertracer.tasks.encode import Encoded
 from layertracer.tasks.inline import describe
 from layertracer.tasks.inputs import encode_input, load_input
-
-TOP_K = 5  # top tokens per layer kept for each prompt (the classic logit-lens table)
 
 
 def trace(
@@ -120,8 +112,7 @@ def _trace(
         with timed(timing, "anatomy"), torch.inference_mode():
             run.sites = require_site(lm, anatomy, config.vulnerability.site)
     prepare_lens(run)
-    with run.stage("lens", run.num_batches) as step:
-        run.clean = _clean_pass(run, step)
+    clean_pass(run)
     run.results = base_results(run)
     similarity_stage(run)
     for name, stage in STAGES.items():
@@ -168,65 +159,6 @@ def _prepare(
     encoded = fit_context(task, encoded, limit, inputs.truncate, inputs.full_target)
     check_vocabulary(model, encoded)
     return task, model, anatomy, encoded
-
-
-def _clean_pass(run: Run, step: Callable[[], None]) -> CleanPass:
-    """Lens trajectories, fidelity and activation statistics over every batch (of every
-    process: per-prompt rows are gathered, the statistics summed over processes)."""
-    anatomy, lm, span = run.anatomy, run.lm, run.config.removal.span
-    rows: dict[int, tuple[torch.Tensor, ...]] = {}
-    errors: list[torch.Tensor] = []  # per batch, max |Δ log-prob| (kept on the device)
-    stats = ActivationStats()
-    chosen, other = readers(run)
-
-    def work(batch: Batch) -> None:
-        with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
-            own = model_logprobs(lm.model, batch.input_ids, batch.attention_mask, batch.last)
-        states = cap.states()
-        traj = trajectories(anatomy, states, batch.last, batch.targets, TOP_K, chosen)
-        second = _other_lens(anatomy, states, batch, other, traj.target_prob)  # [B, L+1]
-        error = (traj.final_logprobs - own.to(traj.final_logprobs.device)).abs().max()
-        stats.add(states, batch.attention_mask)
-        errors.append(error)
-        bi = similarity.block_influence(states, batch.attention_mask)  # [B, L+1]
-        angular = similarity.angular_distance(states, batch.last, span)  # [B, L+1]
-        for row, n in enumerate(batch.index):
-            rows[n] = (
-                traj.target_prob[row], traj.topk_ids[row], traj.topk_probs[row],
-                bi[row], angular[row], second[row],
-            )  # fmt: skip
-        step()
-
-    run.each_batch("lens", work)
-    mine = float(torch.stack([e.to(errors[0].device) for e in errors]).max()) if errors else 0.0
-    fidelity = max(run.world.all_gather(mine))
-    if not fidelity <= FIDELITY_TOLERANCE:
-        raise FidelityError(
-            f"logit lens of the last layer differs from the output of model type "
-            f"{lm.model_type!r} by {fidelity:.3g} > {FIDELITY_TOLERANCE:g} on this task"
-        )
-    gathered = run.gather(rows)
-    target_prob, topk_ids, topk_probs, bi, angular, second = (
-        torch.stack([gathered[n][j] for n in range(len(run.encoded))]) for j in range(6)
-    )  # [N, L+1], [N, L+1, k], [N, L+1, k], [N, L+1], [N, L+1], [N, L+1]
-    merged = ActivationStats()  # every rank sums the ranks' sums in rank order: same plan
-    for part in run.world.all_gather(stats.finish()):
-        merged.merge(part)
-    second = second if other is not None else None
-    return CleanPass(target_prob, topk_ids, topk_probs, fidelity, merged, bi, angular, second)
-
-
-def _other_lens(
-    anatomy: Anatomy,
-    states: list[torch.Tensor],
-    batch: Batch,
-    other: tuple[str, Callable | None] | None,
-    like: torch.Tensor,
-) -> torch.Tensor:
-    """The target's probability under the other lens ``[B, L+1]`` (NaN when none)."""
-    if other is None:
-        return like.new_full(like.shape, float("nan"))
-    return trajectories(anatomy, states, batch.last, batch.targets, 1, other[1]).target_prob
 
 
 def _batch_size(run: Run) -> int:
