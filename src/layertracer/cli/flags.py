@@ -17,20 +17,21 @@ import typer
 
 from layertracer.cli.settings import split_setting
 from layertracer.config import (
-    ALL_METHODS,
     DEFAULT_PROTOCOL,
     DEVICE_MAPS,
     DEVICES,
     DTYPES,
     LENS_KINDS,
-    NEEDS,
+    METHODS,
     PROTOCOLS,
     RunConfig,
 )
 from layertracer.config.options import FLAT, SPECIAL
 
 MODEL, INPUTS, METHOD, PERFORMANCE = "Model", "Task & inputs", "Method", "Performance"
-_NEEDS = "; ".join(f"{m} adds {', '.join(n)}" for m, n in NEEDS.items())
+_METHODS = "; ".join(
+    f"{m.name} ({m.about}{', adds ' + ', '.join(m.needs) if m.needs else ''})" for m in METHODS
+)
 # everyday flags: flat option -> (help, panel); the default is RunConfig()'s
 FLAGS: dict[str, tuple[str, str]] = {
     "model": ("Hub id, directory, .gguf file, smollm2-135m, gemma3-270m or "
@@ -48,7 +49,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "truncate": ("Prompts longer than the model's context: none (refuse) | left (keep "
                  "the last tokens).", INPUTS),
     "shots": ("Few-shot demonstrations from the same task per prompt.", INPUTS),
-    "methods": (f"Comma list of {', '.join(ALL_METHODS)}, or all ({_NEEDS}).", METHOD),
+    "methods": (f"Comma list of: {_METHODS}; or all.", METHOD),
     "protocol": (f"Vulnerability protocol: {' | '.join(PROTOCOLS)} (paper: the paper's "
                  "exact protocol); --seeds and --set vulnerability.* override it.", METHOD),
     "seeds": ("Seeds, comma-separated, or auto (4 at a time until stable, up to "

@@ -2,6 +2,7 @@
 saved into the results. Validation happens on construction, so a bad option fails before a
 model is loaded.
 
+- :mod:`.catalog`: the methods of a run, one declaration each;
 - :mod:`.checks`: the allowed values and the two checks;
 - :mod:`.methods`: the options of each analysis method;
 - :mod:`.lens`: the lens (logit or tuned) and the tuned lens's training;
@@ -10,19 +11,23 @@ model is loaded.
 - :mod:`.options`: configs from plain dicts and flat options (the Python API).
 """
 
-from layertracer.config.checks import (
+from layertracer.config.catalog import (
     ALL_METHODS,
+    DEFAULT_METHODS,
+    METHODS,
+    NEEDS,
+    REMOVAL_NEEDS,
+    Method,
+)
+from layertracer.config.checks import (
     CKA_ESTIMATORS,
     CKA_REPRESENTATIONS,
-    DEFAULT_METHODS,
     DEVICE_MAPS,
     DEVICES,
     DTYPES,
     MASK_MODES,
-    NEEDS,
     POSITIONS,
     PROTECT,
-    REMOVAL_NEEDS,
     SENSITIVITY_DELTAS,
     SITES,
 )
@@ -66,6 +71,7 @@ __all__ = [
     "DTYPES",
     "LENS_KINDS",
     "MASK_MODES",
+    "METHODS",
     "NEEDS",
     "POSITIONS",
     "PROTECT",
@@ -79,6 +85,7 @@ __all__ = [
     "CKAConfig",
     "InputConfig",
     "LensConfig",
+    "Method",
     "ParticleConfig",
     "RemovalConfig",
     "RunConfig",

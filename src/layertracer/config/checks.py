@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from layertracer.config.catalog import ALL_METHODS, NEEDS
 from layertracer.errors import ConfigError
 
 MASK_MODES = ("zero", "mean", "gaussian", "norm")
@@ -16,15 +17,6 @@ PROTECT = ("none", "auto")
 SITES = ("residual", "mixer", "mlp", "state")
 # docs/method.md#interior-vulnerable-layer
 LAYER_RULES = ("interior-peak", "interior-argmax", "argmax")
-# in the order the stages run: removal uses the criteria of the methods before it, and
-# agreement compares every criterion measured before it
-ALL_METHODS = (
-    "lens", "particles", "vulnerability", "cka", "ablation", "tracing", "removal", "agreement",
-)  # fmt: skip
-REMOVAL_NEEDS = ("vulnerability", "cka", "ablation", "tracing")  # js, cka, ablation, tracing
-# the methods a method needs, added before it (removal ranks blocks by their criteria)
-NEEDS: dict[str, tuple[str, ...]] = {"particles": ("lens",), "removal": REMOVAL_NEEDS}
-DEFAULT_METHODS = ("lens", "particles", "vulnerability")
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")
 SENSITIVITY_DELTAS = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08)

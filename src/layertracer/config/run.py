@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from layertracer.config.catalog import DEFAULT_METHODS
 from layertracer.config.checks import (
-    DEFAULT_METHODS,
     DEVICE_MAPS,
     DEVICES,
     DTYPES,

@@ -1,30 +1,22 @@
-"""The analysis stages of a run, in the order they run: ``STAGES[name](run)`` adds the
-typed ``name`` section to ``run.results``. Each stage is a thin adapter from
-:class:`~layertracer.run.Run` to the pure functions of its method's module.
+"""The analysis stages of a run: ``STAGES[name](run)`` adds the typed ``name`` section to
+``run.results``. Each stage is a thin adapter from :class:`~layertracer.run.Run` to the
+pure functions of its method's module, registered by its module under the method's name
+(:func:`~layertracer.stages.registry.stage`); the modules of this package are imported
+here, so a new method's stage is a new module with no list to edit. ``STAGES`` is in the
+order of :data:`layertracer.config.METHODS`, the order the stages run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
 
-from layertracer.run import Run
-from layertracer.stages.ablation import ablation
-from layertracer.stages.agreement import agreement
-from layertracer.stages.cka import cka
-from layertracer.stages.lens import lens, particles
-from layertracer.stages.removal import removal
-from layertracer.stages.tracing import tracing
-from layertracer.stages.vulnerability import vulnerability
+from layertracer.config import ALL_METHODS
+from layertracer.stages.registry import Stage, in_order
 
-STAGES: dict[str, Callable[[Run], None]] = {
-    "lens": lens,  # extras of the clean lens pass (nothing unless --full-target)
-    "particles": particles,
-    "vulnerability": vulnerability,
-    "cka": cka,
-    "ablation": ablation,
-    "tracing": tracing,
-    "removal": removal,  # after the methods of the criteria it ranks blocks by
-    "agreement": agreement,  # last: compares the criteria of every stage before it
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+STAGES: dict[str, Stage] = in_order(ALL_METHODS)
 
 __all__ = ["STAGES"]

@@ -8,8 +8,10 @@ from layertracer.methods.ablation import AblationScan
 from layertracer.methods.ablation import summarize as summarize_ablation
 from layertracer.results.sections import AblationSection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 
+@stage("ablation")
 def ablation(run: Run) -> None:
     """The ``ablation`` section and each prompt's drops (the ``ablation`` criterion)."""
     cfg, anatomy, results = run.config.ablation, run.anatomy, run.results

@@ -7,8 +7,10 @@ from layertracer.methods.agreement import agreement_section
 from layertracer.results.criteria import measure_all
 from layertracer.results.sections import AgreementSection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 
+@stage("agreement")
 def agreement(run: Run) -> None:
     """The ``agreement`` section of every registered criterion measured in the run,
     bootstrap over prompts."""

@@ -8,8 +8,10 @@ from layertracer.methods.cka import collect as cka_collect
 from layertracer.methods.cka.core import summarize as summarize_cka
 from layertracer.results.sections import CKASection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 
+@stage("cka")
 def cka(run: Run) -> None:
     """The ``cka`` section; the Gram matrices are kept for the ``cka`` criterion."""
     cfg, anatomy = run.config.cka, run.anatomy

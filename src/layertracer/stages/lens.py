@@ -18,8 +18,10 @@ from layertracer.methods.particles import summarize as summarize_particles
 from layertracer.model.capture import capture_blocks, forward
 from layertracer.results.sections import ParticlesSection, SimilaritySection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 
+@stage("lens")
 def lens(run: Run) -> None:
     """After the clean lens pass: with ``--full-target``, the teacher-forced lens log-prob
     of every prompt's whole answer per layer, ``prompts[*].answer_logprob [L+1]``, whether
@@ -58,6 +60,7 @@ def lens(run: Run) -> None:
     )
 
 
+@stage("particles")
 def particles(run: Run) -> None:
     """Task particle of every prompt, and the run's particle summary
     (docs/method.md#task-particle)."""

@@ -11,6 +11,7 @@ from layertracer.methods import removal as method
 from layertracer.results.criteria import measure_all, registered
 from layertracer.results.sections import RemovalSection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 DEFINITION = (
     "the k least critical blocks of each criterion removed (output = input), k = 0..K; "
@@ -19,6 +20,7 @@ DEFINITION = (
 )
 
 
+@stage("removal")
 def removal(run: Run) -> None:
     """The ``removal`` section: orders, curves for ``k = 0..K``, areas, best criterion."""
     cfg, anatomy, L = run.config.removal, run.anatomy, run.anatomy.num_layers

@@ -10,8 +10,10 @@ from layertracer.methods.causal_tracing import summarize as summarize_tracing
 from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
 from layertracer.results.sections import TracingSection
 from layertracer.run import Run
+from layertracer.stages.registry import stage
 
 
+@stage("tracing")
 def tracing(run: Run) -> None:
     """ROME causal tracing: indirect effect per layer at the last subject token, and the
     layer × position map of the first prompts; each prompt's effects (the ``tracing``
