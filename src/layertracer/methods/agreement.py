@@ -20,9 +20,10 @@ resampled from the per-layer Gram matrices when the run kept them (``n ≤``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ def prompt_criterion(values: np.ndarray) -> Curves:
     return curves
 
 
-def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -> Curves:
+def cka_criterion(delta: Sequence[float], grams: list[np.ndarray] | None, estimator: str) -> Curves:
     """``1 − δ_ℓ`` (layer 0 NaN): recomputed for each weighted sample from the Gram
     matrices when given, else the run's δ for every sample (held fixed)."""
 
@@ -191,7 +192,7 @@ def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
     return weights
 
 
-def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) -> dict:
+def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) -> dict[str, Any]:
     """Pairwise agreement of the criteria over ``count`` prompts, with bootstrap CIs.
 
     Args:
@@ -209,16 +210,19 @@ def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) ->
     boot = {name: criteria[name](weights) for name in names}  # [samples, L+1] each
     leave_one_out = np.ones((count, count)) - np.eye(count)  # [N, N]
     jack = {name: criteria[name](leave_one_out) for name in names} if samples else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for a, b in combinations(names, 2):
         points = compare(curves[a], curves[b])
         draws = compare_rows(boot[a], boot[b])
         jacks = compare_rows(jack[a], jack[b]) if samples else (None,) * 3
-        row = {"a": a, "b": b, "degenerate": []}
+        degenerate: list[str] = []
+        row: dict[str, Any] = {"a": a, "b": b, "degenerate": degenerate}
         for stat, point, draw, jackknife in zip(STATS, points, draws, jacks, strict=True):
-            interval = bca_interval(draw, point, jackknife) if samples else None
+            interval = (
+                bca_interval(draw, point, jackknife) if samples and jackknife is not None else None
+            )
             if samples and interval is None and np.isfinite(draw).any() and math.isfinite(point):
-                row["degenerate"].append(stat)  # every resample on one side of the point
+                degenerate.append(stat)  # every resample on one side of the point
             row.update({stat: point, f"{stat}_ci95": interval})
         row["layers"] = int((np.isfinite(curves[a]) & np.isfinite(curves[b])).sum())
         rows.append(row)
@@ -230,7 +234,9 @@ def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) ->
     }
 
 
-def agreement_section(criteria: dict[str, Measured], count: int, samples: int, seed: int) -> dict:
+def agreement_section(
+    criteria: dict[str, Measured], count: int, samples: int, seed: int
+) -> dict[str, Any]:
     """The ``agreement`` results section.
 
     Args:
@@ -240,7 +246,7 @@ def agreement_section(criteria: dict[str, Measured], count: int, samples: int, s
         samples: Bootstrap resamples.
         seed: Bootstrap seed.
     """
-    boot: dict = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
+    boot: dict[str, Any] = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
     boot.update({name: m.bootstrap for name, m in criteria.items() if m.bootstrap})
     curves = {name: m.curves for name, m in criteria.items()}
     return {

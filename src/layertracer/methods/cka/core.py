@@ -14,14 +14,20 @@ feature sums when that needs less memory).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
 
 
 def center(x: np.ndarray) -> np.ndarray:
     """Column-centred float64 copy. ``[n, d] -> [n, d]``"""
-    x = np.asarray(x, dtype=np.float64)
-    return x - x.mean(axis=0, keepdims=True)
+    x64 = np.asarray(x, dtype=np.float64)
+    centred: F64 = x64 - x64.mean(axis=0, keepdims=True)
+    return centred
 
 
 def _prepare(grams: list[np.ndarray], estimator: str) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +44,18 @@ def _prepare(grams: list[np.ndarray], estimator: str) -> tuple[np.ndarray, np.nd
     return g.reshape(len(g), -1), g.sum(2)
 
 
-def _hsic(a: tuple, b: tuple, estimator: str, outer: bool) -> np.ndarray:
+def _pairwise(x: F64, y: F64) -> F64:
+    """Every row of ``x`` dotted with every row of ``y``. ``[m, k], [m', k] -> [m, m']``"""
+    return x @ y.T
+
+
+def _rowwise(x: F64, y: F64) -> F64:
+    """Row ``i`` of ``x`` dotted with row ``i`` of ``y``. ``[m, k], [m, k] -> [m]``"""
+    out: F64 = (x * y).sum(-1)
+    return out
+
+
+def _hsic(a: tuple[F64, F64], b: tuple[F64, F64], estimator: str, outer: bool) -> np.ndarray:
     """HSIC (up to a factor ``1/n²`` or ``1/n(n−3)`` that cancels in CKA) of prepared Grams.
 
     Args:
@@ -49,14 +66,15 @@ def _hsic(a: tuple, b: tuple, estimator: str, outer: bool) -> np.ndarray:
     """
     (fa, ra), (fb, rb) = a, b
     n = ra.shape[1]
-    dot = (lambda x, y: x @ y.T) if outer else (lambda x, y: (x * y).sum(-1))
+    dot: Callable[[F64, F64], F64] = _pairwise if outer else _rowwise
     if n < (2 if estimator == "biased" else 4):
         return np.full((len(fa), len(fb)) if outer else len(fa), math.nan)
     if estimator == "biased":
         return dot(fa, fb)
     sa, sb = ra.sum(1), rb.sum(1)
     sums = np.outer(sa, sb) if outer else sa * sb
-    return dot(fa, fb) + sums / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dot(ra, rb)
+    hsic: F64 = dot(fa, fb) + sums / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dot(ra, rb)
+    return hsic
 
 
 def ratio(xy: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -154,7 +172,7 @@ def critical_layers(deltas: np.ndarray) -> list[int]:
     return sorted(blocks, key=lambda i: (deltas[i], i))
 
 
-def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) -> dict:
+def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) -> dict[str, Any]:
     """The ``cka`` results section (``results.sections.CKASection``) from the CKA matrix
     ``[L+1, L+1]``."""
     deltas = delta(matrix)
