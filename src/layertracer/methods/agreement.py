@@ -93,7 +93,9 @@ def prompt_criterion(values: np.ndarray) -> Curves:
     return curves
 
 
-def cka_criterion(delta: Sequence[float], grams: list[np.ndarray] | None, estimator: str) -> Curves:
+def cka_criterion(
+    delta: Sequence[float | None], grams: list[np.ndarray] | None, estimator: str
+) -> Curves:
     """``1 − δ_ℓ`` (layer 0 NaN): recomputed for each weighted sample from the Gram
     matrices when given, else the run's δ for every sample (held fixed)."""
 

@@ -10,6 +10,8 @@ A section reads like the JSON object too: ``section["js_mean"]``, ``section.get(
 
 from __future__ import annotations
 
+from typing import Any
+
 from layertracer.results.method_sections import (
     AblationSection,
     AgreementPair,
@@ -102,7 +104,7 @@ class LensSection(Section):
     kind: str | None = None
     other: str | None = None
     kl_bits: dict[str, PerLayer] | None = None
-    tuned: dict | None = None
+    tuned: dict[str, Any] | None = None
 
 
 class PromptRow(Section):
