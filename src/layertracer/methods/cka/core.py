@@ -21,16 +21,17 @@ import numpy as np
 import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
+Floating = npt.NDArray[np.floating[Any]]  # float arrays of any width (converted to float64)
 
 
-def center(x: np.ndarray) -> np.ndarray:
+def center(x: Floating) -> F64:
     """Column-centred float64 copy. ``[n, d] -> [n, d]``"""
     x64 = np.asarray(x, dtype=np.float64)
     centred: F64 = x64 - x64.mean(axis=0, keepdims=True)
     return centred
 
 
-def _prepare(grams: list[np.ndarray], estimator: str) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(grams: list[F64], estimator: str) -> tuple[F64, F64]:
     """Gram matrices made ready for HSIC: flattened ``[m, n²]`` and their row sums ``[m, n]``.
 
     ``biased``: double-centred ``HKH``; ``debiased``: the diagonal set to zero (``K̃``).
@@ -55,7 +56,7 @@ def _rowwise(x: F64, y: F64) -> F64:
     return out
 
 
-def _hsic(a: tuple[F64, F64], b: tuple[F64, F64], estimator: str, outer: bool) -> np.ndarray:
+def _hsic(a: tuple[F64, F64], b: tuple[F64, F64], estimator: str, outer: bool) -> F64:
     """HSIC (up to a factor ``1/n²`` or ``1/n(n−3)`` that cancels in CKA) of prepared Grams.
 
     Args:
@@ -77,14 +78,14 @@ def _hsic(a: tuple[F64, F64], b: tuple[F64, F64], estimator: str, outer: bool) -
     return hsic
 
 
-def ratio(xy: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+def ratio(xy: F64, xx: F64, yy: F64) -> F64:
     """``xy / sqrt(xx·yy)``; NaN where a self-similarity is not positive."""
     ok = (xx > 0) & (yy > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, xy / np.sqrt(np.where(ok, xx * yy, 1.0)), math.nan)
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, estimator: str = "biased") -> float:
+def linear_cka(x: Floating, y: Floating, estimator: str = "biased") -> float:
     """Linear CKA of two representations of the same ``n`` inputs.
 
     Args:
@@ -96,11 +97,11 @@ def linear_cka(x: np.ndarray, y: np.ndarray, estimator: str = "biased") -> float
         CKA, in [0, 1] for ``biased`` (the debiased value can leave [0, 1] slightly); NaN
         where undefined. Invariant to rotations and isotropic scaling of ``x`` or ``y``.
     """
-    x, y = center(x), center(y)
-    return float(cka_from_grams([x @ x.T, y @ y.T], estimator)[0, 1])  # Grams [n, n]
+    xc, yc = center(x), center(y)
+    return float(cka_from_grams([xc @ xc.T, yc @ yc.T], estimator)[0, 1])  # Grams [n, n]
 
 
-def cka_from_grams(grams: list[np.ndarray], estimator: str) -> np.ndarray:
+def cka_from_grams(grams: list[F64], estimator: str) -> F64:
     """The CKA matrix of all pairs of layers from their Gram matrices. ``-> [L+1, L+1]``"""
     prepared = _prepare(grams, estimator)
     hsic = _hsic(prepared, prepared, estimator, outer=True)  # [L+1, L+1]
@@ -108,7 +109,7 @@ def cka_from_grams(grams: list[np.ndarray], estimator: str) -> np.ndarray:
     return ratio(hsic, diag[:, None], diag[None, :])
 
 
-def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray) -> np.ndarray:
+def neighbour_delta(grams: list[F64], estimator: str, weights: F64) -> F64:
     """δ_ℓ of weighted prompt samples, e.g. bootstrap resamples. ``[B, n] -> [B, L+1]``
 
     ``weights[b, p]`` is how often prompt ``p`` occurs in sample ``b`` (all ones: the run
@@ -122,7 +123,7 @@ def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray
     kw = [w @ g for g in grams]  # [B, n] each (Grams are symmetric)
     diag = [np.diag(g) for g in grams]
 
-    def hsic(i: int, j: int) -> np.ndarray:  # [B]
+    def hsic(i: int, j: int) -> F64:  # [B]
         quad = ((w @ (grams[i] * grams[j])) * w).sum(1)
         if estimator == "biased":
             cross = (w * kw[i] * kw[j]).sum(1)
@@ -147,7 +148,7 @@ def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray
     return np.where(count > 0, total / np.maximum(count, 1), math.nan)
 
 
-def delta(matrix: np.ndarray) -> np.ndarray:
+def delta(matrix: F64) -> F64:
     """δ_ℓ = mean CKA of layer ℓ with ℓ−1, ℓ, ℓ+1 (clipped at the ends). ``[L+1, L+1] -> [L+1]``
 
     Undefined (NaN) entries are left out of the window like layers beyond the ends (e.g.
@@ -166,13 +167,13 @@ def delta(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def critical_layers(deltas: np.ndarray) -> list[int]:
+def critical_layers(deltas: F64) -> list[int]:
     """Blocks 1..L ranked by smallest δ_ℓ (ties: lower layer first; NaN left out)."""
     blocks = [i for i in range(1, len(deltas)) if math.isfinite(deltas[i])]
     return sorted(blocks, key=lambda i: (deltas[i], i))
 
 
-def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) -> dict[str, Any]:
+def summarize(matrix: F64, estimator: str, kind: str, n: int, form: str) -> dict[str, Any]:
     """The ``cka`` results section (``results.sections.CKASection``) from the CKA matrix
     ``[L+1, L+1]``."""
     deltas = delta(matrix)
@@ -190,7 +191,7 @@ def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) 
     }
 
 
-def grams_from_rows(rows: dict[int, np.ndarray]) -> list[np.ndarray]:
+def grams_from_rows(rows: dict[int, F64]) -> list[F64]:
     """Per layer the Gram matrix of the column-centred representations, prompts in index
     order. ``{index: [L+1, d]} -> L+1 × [n, n]``"""
     stacked = np.stack([rows[n] for n in sorted(rows)])  # [n, L+1, d]
