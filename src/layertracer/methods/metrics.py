@@ -11,7 +11,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-Floats = Sequence[float] | npt.NDArray[np.floating[Any]]  # numbers, as a list or an array
+F64 = npt.NDArray[np.float64]  # a float64 array
+Floating = npt.NDArray[np.floating[Any]]  # a float array of any width
+Floats = Sequence[float] | Floating  # numbers, as a list or an array
 
 
 def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:

@@ -18,10 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
-Floating = npt.NDArray[np.floating[Any]]  # float arrays of any width (converted to float64)
+from layertracer.methods.metrics import F64, Floating
 
 
 def center(x: Floating) -> F64:
