@@ -32,10 +32,10 @@ test: install           ## the default suite (fast tests + one real-model end-to
 test-all: install       ## also the slow tests
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-lint: install           ## ruff, and mypy on src (mypy.ini)
+lint: install           ## ruff, and mypy (strict) on src (mypy.ini)
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
-	$(BIN)/mypy
+	$(BIN)/mypy --config-file mypy.ini
 
 bench: install          ## replay vs full passes (prints ratios)
 	$(BIN)/python benchmarks/vulnerability.py

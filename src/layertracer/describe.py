@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Any
 
 import torch
 
 from layertracer._version import __version__
 from layertracer.config import RunConfig
 from layertracer.model.anatomy import Anatomy
+from layertracer.model.hf import as_hf
 from layertracer.model.load import LoadedModel, input_device, model_dtype
 from layertracer.model.transforms import FIDELITY_TOLERANCE
 from layertracer.results import Results
@@ -21,10 +23,13 @@ from layertracer.run import Run
 def base_results(run: Run) -> Results:
     """The run's results before any analysis stage: config, model, lens, prompt rows."""
     lm, clean, task, encoded = run.lm, run.clean, run.task, run.encoded
+    if clean is None:
+        raise RuntimeError("the run's results need its clean lens pass first")
     tokenizer, L = lm.tokenizer, run.anatomy.num_layers
-    rows = []
+    rows: list[PromptRow] = []
     for n, (item, enc) in enumerate(zip(task.items, encoded, strict=True)):
         top = int(clean.topk_ids[n, L, 0])
+        truncated: dict[str, Any] = {"truncated": enc.truncated} if enc.truncated else {}
         rows.append(
             PromptRow(
                 id=item.id,
@@ -42,7 +47,7 @@ def base_results(run: Run) -> Results:
                 correct=top == enc.target_id,
                 particle_layer=None,
                 topk=_topk_rows(tokenizer, clean.topk_ids[n], clean.topk_probs[n]),
-                **({"truncated": enc.truncated} if enc.truncated else {}),
+                **truncated,
             )
         )
     warnings = list(task.warnings) + [e.warning for e in encoded if e.warning]
@@ -65,13 +70,13 @@ def base_results(run: Run) -> Results:
     )
 
 
-def lens_record(run: Run) -> dict:
+def lens_record(run: Run) -> dict[str, Any]:
     """The ``lens`` section's fields about the lenses: the kind, the other lens read beside
     it, ``kl_bits`` of both lenses per layer (held-out, bits) and the tuned lens's training
     record (docs/method.md#tuned-lens)."""
     kind = run.config.lens.kind
     other = "logit" if kind == "tuned" else ("tuned" if run.tuned is not None else None)
-    record: dict = {"kind": kind, "other": other}
+    record: dict[str, Any] = {"kind": kind, "other": other}
     if run.tuned is not None:
         meta = dict(run.tuned[1])
         record["kl_bits"] = meta.pop("kl_bits")
@@ -79,10 +84,10 @@ def lens_record(run: Run) -> dict:
     return record
 
 
-def _task_info(run: Run) -> dict:
+def _task_info(run: Run) -> dict[str, Any]:
     """Name, source and size of the task; text mode and chat template when used."""
     task, inputs = run.task, run.config.inputs
-    info = {"name": task.name, "source": task.source, "items": len(task.items)}
+    info: dict[str, Any] = {"name": task.name, "source": task.source, "items": len(task.items)}
     if inputs.text:
         info.update(mode="text", text_window=inputs.text_window)
     if inputs.chat_template:
@@ -91,26 +96,29 @@ def _task_info(run: Run) -> dict:
     return info
 
 
-def _topk_rows(tokenizer: object, ids: torch.Tensor, probs: torch.Tensor) -> list[list]:
-    """Per layer, the top tokens as ``[[token, prob], ...]``. ids/probs: ``[L+1, k]``"""
+def _topk_rows(
+    tokenizer: Any, ids: torch.Tensor, probs: torch.Tensor
+) -> list[list[tuple[str, float]]]:
+    """Per layer, the top tokens as ``[(token, prob), ...]``. ids/probs: ``[L+1, k]``"""
     words = tokenizer.batch_decode(ids.reshape(-1, 1).tolist())
     k = ids.shape[1]
     return [
-        [[words[layer * k + j], round(float(probs[layer, j]), 6)] for j in range(k)]
+        [(words[layer * k + j], round(float(probs[layer, j]), 6)) for j in range(k)]
         for layer in range(ids.shape[0])
     ]
 
 
-def _model_info(lm: LoadedModel, anatomy: Anatomy) -> dict:
-    config = lm.model.config
+def _model_info(lm: LoadedModel, anatomy: Anatomy) -> dict[str, Any]:
+    config = as_hf(lm.model).config
+    weight = getattr(anatomy.unembed, "weight", None)
     return {
         "spec": lm.spec,
         "model_type": lm.model_type,
         "num_layers": anatomy.num_layers,
         "hidden_size": anatomy.hidden_size,
         "layer_types": anatomy.layer_types,
-        "vocab_size": int(anatomy.unembed.weight.shape[0])
-        if hasattr(anatomy.unembed, "weight")
+        "vocab_size": int(weight.shape[0])
+        if weight is not None
         else getattr(config, "vocab_size", None),
         "num_parameters": sum(p.numel() for p in lm.model.parameters()),
         "blocks": anatomy.block_path,
@@ -121,7 +129,7 @@ def _model_info(lm: LoadedModel, anatomy: Anatomy) -> dict:
     }
 
 
-def _environment(lm: LoadedModel, config: RunConfig, world_size: int = 1) -> dict:
+def _environment(lm: LoadedModel, config: RunConfig, world_size: int = 1) -> dict[str, Any]:
     import transformers
 
     device_map = getattr(lm.model, "hf_device_map", None)

@@ -17,6 +17,7 @@ import dataclasses
 
 from layertracer.engine.batch_size import per_prompt_bytes
 from layertracer.errors import ConfigError, ModelError
+from layertracer.model.hf import as_hf
 from layertracer.model.lens import LENS_BUDGET
 from layertracer.model.limits import available_memory
 from layertracer.model.load import LoadedModel
@@ -73,7 +74,7 @@ def check_vocabulary(lm: LoadedModel, encoded: list[Encoded]) -> None:
     Raises:
         ModelError: The largest id in use is ``>=`` the embedding's rows (both sizes named).
     """
-    embedding = lm.model.get_input_embeddings()
+    embedding = as_hf(lm.model).get_input_embeddings()
     rows = getattr(embedding, "num_embeddings", None)
     if rows is None:
         return

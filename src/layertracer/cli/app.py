@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -36,13 +37,16 @@ app.add_typer(lens_app, name="lens")
 err = Console(stderr=True)
 out = Console()
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def _friendly(func: Callable) -> Callable:
+
+def _friendly(func: Callable[P, R]) -> Callable[P, R]:
     """Turns a LayerTracerError, or an OSError (a read-only folder, a full disk), into one
     line on stderr and exit status 2."""
 
     @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except LayerTracerError as exc:

@@ -62,7 +62,11 @@ def execute(
 
 
 def _distributed(
-    config: RunConfig, target: Path, flags: dict[str, bool], progress: Progress, show: Callable
+    config: RunConfig,
+    target: Path,
+    flags: dict[str, bool],
+    progress: Progress,
+    show: Callable[[Results, Path], None],
 ) -> str | None:
     """A run under torchrun: every rank runs its share, rank 0 publishes the results
     (:func:`_publish_finished`) and shows them; returns what went wrong with the report.

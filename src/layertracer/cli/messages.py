@@ -99,7 +99,7 @@ def _bars(into: list[str]) -> Iterator[None]:
         yield
         return
 
-    def hook(factory: Any, args: tuple, kwargs: dict) -> Any:
+    def hook(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         into.append(f"[transformers] progress bar: {kwargs.get('desc') or 'untitled'}")
         return hf_logging.EmptyTqdm(*args, **kwargs)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -28,7 +29,7 @@ def summary_table(results: Results) -> Table:
     return table
 
 
-def summary_json(results: Results, path: Path, report: Path | None) -> dict:
+def summary_json(results: Results, path: Path, report: Path | None) -> dict[str, Any]:
     """What ``run --json`` prints: the files, the summary rows, the key numbers, the
     per-suite summaries and the warnings."""
     data = results.to_dict(arrays=False)

@@ -67,6 +67,6 @@ class LensConfig:
         """Optimiser steps: ``tokens // batch``."""
         return self.tokens // self.batch
 
-    def training(self) -> dict:
+    def training(self) -> dict[str, object]:
         """The settings that define a trained lens (its cache key), without ``kind``."""
         return {k: v for k, v in self.__dict__.items() if k != "kind"}

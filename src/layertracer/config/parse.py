@@ -105,7 +105,7 @@ def parse_map_prompts(text: str) -> int | None:
     return count
 
 
-def parse_seeds(text: str | None, max_seeds: int | None = None) -> dict:
+def parse_seeds(text: str | None, max_seeds: int | None = None) -> dict[str, Any]:
     """Parses ``--seeds``: ``0,1,2``, or ``auto`` (adaptive: seeds 0..3 first, up to
     ``max_seeds``), or ``None`` (the protocol's seeds); returns the matching
     :class:`~layertracer.config.VulnerabilityConfig` options (``max_seeds``: ``None`` keeps
@@ -114,7 +114,7 @@ def parse_seeds(text: str | None, max_seeds: int | None = None) -> dict:
     Raises:
         ConfigError: A seed that is not a non-negative integer.
     """
-    budget = {} if max_seeds is None else {"max_seeds": max_seeds}
+    budget: dict[str, Any] = {} if max_seeds is None else {"max_seeds": max_seeds}
     if text is None:
         return budget
     if text.strip().lower() == "auto":

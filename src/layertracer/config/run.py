@@ -184,7 +184,7 @@ class RunConfig:
             "--full-target needs the lens method (add lens to --methods)",
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as plain JSON-ready data."""
         return dataclasses.asdict(self)
 

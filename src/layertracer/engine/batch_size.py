@@ -60,7 +60,7 @@ class BatchSizer:
                 self.size = min(self.size, (part.size + 1) // 2)
                 pending = [p for rest in (part, *pending) for p in split_batch(rest, self.size)]
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, int]:
         """What ran: ``{"size": batch size in effect at the end, "oom_retries": n}``."""
         return {"size": self.size, "oom_retries": self.retries}
 

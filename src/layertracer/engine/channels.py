@@ -48,7 +48,9 @@ def side_channels(model: nn.Module, anatomy: Anatomy, batch: Batch) -> dict[int,
     ids, mask = batch.input_ids, batch.attention_mask
     tolerance = replay_tolerance(next(model.parameters()).dtype)
 
-    def logprobs(block: int, feed: Callable | None) -> torch.Tensor:  # [B, V]
+    def logprobs(
+        block: int, feed: Callable[[torch.Tensor], torch.Tensor] | None
+    ) -> torch.Tensor:  # [B, V]
         with skip_blocks(anatomy.blocks, anatomy.slot, [block], feed=feed):
             final = full_pass(model, anatomy, ids, mask)
         return lens_logprobs(anatomy, gather_rows(final, batch.last))

@@ -26,7 +26,7 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class Checkpoints:
         self._config = ""
         self._prompts: list[str] = []
 
-    def bind(self, config: dict, prompts: Sequence[Sequence[object]]) -> None:
+    def bind(self, config: dict[str, Any], prompts: Sequence[Sequence[object]]) -> None:
         """Sets what a checkpoint must match: the run's options (a JSON object) and every
         prompt's content (e.g. its token ids and target), in run order; checks every
         checkpoint of the folder against them at once, before any work.
@@ -82,7 +82,10 @@ class Checkpoints:
         Raises:
             ConfigError: An unreadable or foreign checkpoint, or one of other options or
                 other prompts (one line).
+            TypeError: ``state`` is not a dataclass instance.
         """
+        if not dataclasses.is_dataclass(state) or isinstance(state, type):
+            raise TypeError(f"a checkpointed state is a dataclass, not {type(state).__name__}")
         path = self._path(stage)
         if not path.is_file():
             return set()
@@ -95,10 +98,10 @@ class Checkpoints:
         self.resumed[stage] = len(done)
         return done
 
-    def _read(self, path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    def _read(self, path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The checkpoint's JSON and arrays, or one line on what is wrong."""
 
-        def read() -> tuple[dict, dict[str, np.ndarray]]:
+        def read() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             with np.load(path, allow_pickle=False) as members:
                 meta = json.loads(bytes(members["meta"]).decode("utf-8"))
                 if not isinstance(meta, dict) or meta.get("tool") != "layertracer":
@@ -111,7 +114,7 @@ class Checkpoints:
 
         return _unreadable(path, read)
 
-    def _same_run(self, path: Path, meta: dict) -> None:
+    def _same_run(self, path: Path, meta: dict[str, Any]) -> None:
         if meta.get("config") != self._config:
             raise ConfigError(
                 f"--resume: checkpoint {path} was written with other options; {START_ANEW}"
@@ -145,7 +148,7 @@ class Checkpoints:
         }  # fmt: skip
         text = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
-        np.savez(buffer, meta=text, **arrays)
+        np.savez(buffer, meta=text, **arrays)  # type: ignore[arg-type]  # stub: **kwds vs allow_pickle
         atomic_write(self._path(stage), buffer.getvalue())
         self._last[stage] = now
 
@@ -241,7 +244,7 @@ def decode(node: object, arrays: dict[str, np.ndarray], like: object = None) -> 
         return arrays[str(node["$array"])]
     if set(node) == {"$dict"}:
         return {_key(k): decode(v, arrays) for k, v in node["$dict"]}
-    if set(node) == {"$fields"} and dataclasses.is_dataclass(like):
+    if set(node) == {"$fields"} and dataclasses.is_dataclass(like) and not isinstance(like, type):
         names = {f.name for f in dataclasses.fields(like)}
         given = node["$fields"]
         if not isinstance(given, dict) or set(given) != names:

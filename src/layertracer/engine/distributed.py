@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -51,7 +51,7 @@ class World:
         """``value`` of every rank, in rank order (picklable values; tensors on the CPU)."""
         if self.size == 1:
             return [value]
-        out: list = [None] * self.size
+        out: list[Any] = [None] * self.size  # all_gather_object fills in every rank's value
         dist.all_gather_object(out, value)
         return out
 

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -23,17 +23,20 @@ from torch import nn
 from layertracer.engine.batch_size import OOM_ERRORS
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import (
+    ArgPath,
+    Args,
     BlockCapture,
+    Kwargs,
     edit_state,
-    first_tensor,
     forward,
     hooks_removed,
+    output_tensor,
     with_slot,
 )
 from layertracer.model.lens import gather_rows, lens_logprobs
 
 
-def _repeat(value: object, rule: _BatchMajor, factor: int, path: tuple = ()) -> object:
+def _repeat(value: object, rule: _BatchMajor, factor: int, path: ArgPath = ()) -> object:
     """Repeats the batch-major tensors inside ``value`` ``factor`` times along dim 0."""
     if isinstance(value, torch.Tensor):
         if factor > 1 and rule(path, value):
@@ -47,15 +50,33 @@ def _repeat(value: object, rule: _BatchMajor, factor: int, path: tuple = ()) -> 
     return value
 
 
+def _repeat_call(
+    call: tuple[Args, Kwargs] | None, rule: _BatchMajor, factor: int
+) -> tuple[Args, Kwargs]:
+    """:func:`_repeat` of a block's captured ``(args, kwargs)`` (paths ``(0, i)`` and
+    ``(1, name)``, as the probes record them).
+
+    Raises:
+        RuntimeError: The block's call arguments were not captured.
+    """
+    if call is None:
+        raise RuntimeError("a block's call arguments were not captured (keep_inputs=False)")
+    args, kwargs = call
+    return (
+        tuple(_repeat(v, rule, factor, (0, i)) for i, v in enumerate(args)),
+        {k: _repeat(v, rule, factor, (1, k)) for k, v in kwargs.items()},
+    )
+
+
 @dataclass(frozen=True)
 class _BatchMajor:
     """Is the tensor at a path batch-major? As measured at discovery, else by its shape."""
 
-    paths: frozenset[tuple]
-    seen: frozenset[tuple]
+    paths: frozenset[ArgPath]
+    seen: frozenset[ArgPath]
     batch: int
 
-    def __call__(self, path: tuple, value: torch.Tensor) -> bool:
+    def __call__(self, path: ArgPath, value: torch.Tensor) -> bool:
         if path in self.seen:
             return path in self.paths
         return value.dim() >= 1 and value.shape[0] == self.batch
@@ -68,16 +89,16 @@ class SuffixRunner:
         self.blocks = anatomy.blocks
         self.slot = anatomy.slot
         self.inputs = capture.inputs
-        self.batch = capture.outputs[0].shape[0]
+        self.batch = capture.states()[0].shape[0]
         self.batch_major, self.seen = anatomy.batch_major, anatomy.batch_seen
-        self._cache: dict[int, list[tuple[tuple, dict]]] = {}
+        self._cache: dict[int, list[tuple[Args, Kwargs]]] = {}
 
-    def _inputs(self, factor: int) -> list[tuple[tuple, dict]]:
+    def _inputs(self, factor: int) -> list[tuple[Args, Kwargs]]:
         if factor not in self._cache:
             calls = zip(self.inputs, self.batch_major, self.seen, strict=True)
             self._cache = {  # keep one expansion alive at a time
                 factor: [
-                    _repeat(call, _BatchMajor(paths, seen, self.batch), factor)
+                    _repeat_call(call, _BatchMajor(paths, seen, self.batch), factor)
                     for call, paths, seen in calls
                 ]
             }
@@ -89,7 +110,7 @@ class SuffixRunner:
         hidden = state
         for j in range(layer, len(self.blocks)):  # block j+1 consumes layer state j
             args, kwargs = with_slot(*inputs[j], self.slot, hidden)
-            hidden = first_tensor(self.blocks[j](*args, **kwargs))
+            hidden = output_tensor(self.blocks[j](*args, **kwargs))
         return hidden
 
     def step(self, block: int, state: torch.Tensor) -> torch.Tensor:
@@ -97,7 +118,7 @@ class SuffixRunner:
         captured arguments (0-based ``block``). ``[F·B, T, d] -> [F·B, T, d]``"""
         inputs = self._inputs(state.shape[0] // self.batch)
         args, kwargs = with_slot(*inputs[block], self.slot, state)
-        return first_tensor(self.blocks[block](*args, **kwargs))
+        return output_tensor(self.blocks[block](*args, **kwargs))
 
 
 def full_pass(
@@ -121,7 +142,7 @@ def full_pass(
         handles = stack.enter_context(hooks_removed())
         handles.append(
             anatomy.blocks[-1].register_forward_hook(
-                lambda _m, _a, out: final.append(first_tensor(out))
+                lambda _m, _a, out: final.append(output_tensor(out))
             )
         )
         forward(
@@ -216,7 +237,7 @@ class ReplayPath:
             return None
         return f"{method}: suffix replay not used, full passes: {self.fallback_reason}"
 
-    def section(self) -> dict:
+    def section(self) -> dict[str, str | float | None]:
         """The keys every method's results section records about its path."""
         return {
             "path": self.path,
@@ -233,10 +254,21 @@ class ReplayPath:
         return cls(path, reasons[0] if reasons else None, max(p.max_err for p in parts))
 
 
-S = TypeVar("S")
+class _Scan(Protocol):
+    """A scan state: a dataclass with per-prompt ``dict`` fields and a ``replay`` path."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    replay: ReplayPath
 
 
-def gather_scan(state: S, gather: Callable[[dict], dict], all_gather: Callable) -> S:
+S = TypeVar("S", bound=_Scan)
+
+
+def gather_scan(
+    state: S,
+    gather: Callable[[dict[int, Any]], dict[int, Any]],
+    all_gather: Callable[[ReplayPath], list[ReplayPath]],
+) -> S:
     """A scan state of the whole run: every per-prompt ``dict`` field gathered from all
     processes and its ``replay`` path merged (:meth:`ReplayPath.merged`)."""
     fields = {

@@ -88,6 +88,8 @@ def replay_skipping(
                 parts.append(track(j + 1))
             elif j + 1 in skip:  # output = input
                 parts.append(hidden[k * size : (k + 1) * size])
+            elif ran is None:  # unreachable: a started copy that does not skip runs j+1
+                raise RuntimeError(f"block {j + 1} was not run for copy {k}")
             else:
                 parts.append(ran[k * size : (k + 1) * size])
         hidden = torch.cat(parts)
@@ -110,6 +112,8 @@ def _enter(
             parts.append(unedited)
         elif start == layer:
             parts.append(first(k))
+        elif hidden is None:
+            raise ValueError(f"copy {k} started before layer {layer}: the running state is needed")
         else:
             parts.append(hidden[k * size : (k + 1) * size])
     return torch.cat(parts)

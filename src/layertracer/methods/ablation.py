@@ -15,8 +15,10 @@ falls back to hooked full passes in which block ``i`` returns its input.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +82,7 @@ class AblationScan:
         for group in plan:
             layers = [i for i, _ in group]
             final = self._final_states(runner, batch, states, layers)  # [F·B, T, d]
-            rows = gather_rows(final, batch.last.repeat(len(layers))).split(batch.size)
+            rows = torch.split(gather_rows(final, batch.last.repeat(len(layers))), batch.size)
             for k, out in lens_each(anatomy, list(rows)):  # [B, V] of copy k
                 logprob[:, layers[k]] = out.gather(1, goal)[:, 0].cpu()
                 top1_ok[:, layers[k]] = (out.argmax(-1) == batch.targets).cpu()
@@ -111,12 +113,17 @@ class AblationScan:
         for layer in layers:  # block `layer` returns its (clean) input
             skip, ids, mask = states[layer - 1], batch.input_ids, batch.attention_mask
             finals.append(
-                full_pass(self.model, self.anatomy, ids, mask, layer, lambda _x, s=skip: s)
+                full_pass(self.model, self.anatomy, ids, mask, layer, functools.partial(_own, skip))
             )
         return torch.cat(finals)
 
 
-def summarize(state: AblationState) -> dict:
+def _own(state: torch.Tensor, _given: torch.Tensor) -> torch.Tensor:
+    """``state``, whatever the block was given (a skipped block's output)."""
+    return state
+
+
+def summarize(state: AblationState) -> dict[str, Any]:
     """The ``ablation`` section from the (gathered) per-prompt values of a scan.
 
     Returns:

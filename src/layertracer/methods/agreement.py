@@ -20,19 +20,20 @@ resampled from the per-layer Gram matrices when the run kept them (``n ≤``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
 from layertracer.methods.cka.core import neighbour_delta
-from layertracer.methods.metrics import bca_interval, pearson, spearman
+from layertracer.methods.metrics import F64, Floating, bca_interval, pearson, spearman
 
 STATS = ("spearman", "pearson", "layer_distance")
 CKA_BOOTSTRAP_MAX_N = 500  # larger runs hold CKA fixed: each resample costs (L+1)·n²
 
-Curves = Callable[[np.ndarray], np.ndarray]  # prompt weights [B, N] -> curves [B, L+1]
+Curves = Callable[[F64], F64]  # prompt weights [B, N] -> curves [B, L+1]
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,17 @@ class Measured:
     """
 
     curves: Curves
-    curve: np.ndarray
+    curve: F64
     bootstrap: str | None = None
 
     @classmethod
-    def of_prompts(cls, values: np.ndarray) -> Measured:
+    def of_prompts(cls, values: Floating) -> Measured:
         """A criterion given by per-prompt values ``[N, L+1]``."""
         curves = prompt_criterion(values)
         return cls(curves, curves(np.ones((1, len(values))))[0])
 
 
-def particle_onehot(layers: list[int | None], num_states: int) -> np.ndarray:
+def particle_onehot(layers: list[int | None], num_states: int) -> F64:
     """The ``particles`` criterion per prompt: 1 at the prompt's particle layer, else 0;
     layer 0 NaN (a particle is never 0). ``-> [N, L+1]``"""
     onehot = np.zeros((len(layers), num_states))
@@ -70,7 +71,7 @@ def particle_onehot(layers: list[int | None], num_states: int) -> np.ndarray:
     return onehot
 
 
-def lens_slope(target_prob: np.ndarray) -> np.ndarray:
+def lens_slope(target_prob: Floating) -> F64:
     """The ``lens_slope`` criterion per prompt: ``P[ℓ] − P[ℓ−1]``, layer 0 NaN.
     ``[N, L+1] -> [N, L+1]``"""
     probs = np.asarray(target_prob, dtype=float)
@@ -79,24 +80,24 @@ def lens_slope(target_prob: np.ndarray) -> np.ndarray:
     return slope
 
 
-def prompt_criterion(values: np.ndarray) -> Curves:
+def prompt_criterion(values: Floating) -> Curves:
     """A per-prompt criterion's curves over weighted samples of the prompts (``weights[b, p]``:
     how often prompt ``p`` is in sample ``b``): the weighted mean of the finite entries."""
     finite = np.isfinite(values).astype(float)  # [N, L+1]
     filled = np.where(finite > 0, values, 0.0)
 
-    def curves(weights: np.ndarray) -> np.ndarray:
+    def curves(weights: F64) -> F64:
         count = weights @ finite  # [B, L+1]
         return np.where(count > 0, (weights @ filled) / np.where(count > 0, count, 1), math.nan)
 
     return curves
 
 
-def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -> Curves:
+def cka_criterion(delta: Sequence[float | None], grams: list[F64] | None, estimator: str) -> Curves:
     """``1 − δ_ℓ`` (layer 0 NaN): recomputed for each weighted sample from the Gram
     matrices when given, else the run's δ for every sample (held fixed)."""
 
-    def curve(deltas: np.ndarray) -> np.ndarray:
+    def curve(deltas: F64) -> F64:
         out = 1.0 - np.asarray(deltas, dtype=float)
         out[..., 0] = math.nan
         return out
@@ -107,13 +108,13 @@ def cka_criterion(delta: list, grams: list[np.ndarray] | None, estimator: str) -
     return lambda weights: curve(neighbour_delta(grams, estimator, weights))
 
 
-def chosen_layer(curve: np.ndarray) -> int | None:
+def chosen_layer(curve: F64) -> int | None:
     """The most critical layer: argmax over finite entries (lowest on ties)."""
     finite = np.isfinite(curve)
     return int(np.argmax(np.where(finite, curve, -np.inf))) if finite.any() else None
 
 
-def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def compare(a: F64, b: F64) -> tuple[float, float, float]:
     """Spearman, Pearson (over layers where both are finite) and chosen-layer distance.
 
     Returns:
@@ -128,7 +129,7 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return rho, r, math.nan if la is None or lb is None else float(abs(la - lb))
 
 
-def compare_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+def compare_rows(a: F64, b: F64) -> tuple[F64, ...]:
     """:func:`compare` of many curve pairs at once (the bootstrap). ``[B, L+1] x2 -> 3 × [B]``
 
     Same statistics as :func:`layertracer.methods.metrics.spearman` / ``pearson`` (average ranks on
@@ -147,14 +148,14 @@ def compare_rows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
     return rho, r, dist
 
 
-def _argmax_rows(v: np.ndarray) -> np.ndarray:
+def _argmax_rows(v: F64) -> F64:
     """:func:`chosen_layer` per row, NaN for a row without finite entries. ``[B, m] -> [B]``"""
     finite = np.isfinite(v)
     best = np.argmax(np.where(finite, v, -np.inf), axis=1).astype(float)
     return np.where(finite.any(axis=1), best, math.nan)
 
 
-def _ranks_rows(v: np.ndarray) -> np.ndarray:
+def _ranks_rows(v: F64) -> F64:
     """0-based ranks along each row, ties given their average rank. ``[B, m] -> [B, m]``"""
     order = np.argsort(v, axis=1, kind="stable")
     ordered = np.take_along_axis(v, order, axis=1)
@@ -171,7 +172,7 @@ def _ranks_rows(v: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _pearson_rows(x: F64, y: F64) -> F64:
     """Pearson correlation of each row pair; NaN where a row is constant. ``-> [B]``"""
     constant = (np.ptp(x, axis=1) == 0) | (np.ptp(y, axis=1) == 0)
     x = x - x.mean(axis=1, keepdims=True)
@@ -182,7 +183,7 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(constant | ~(denom > 0), math.nan, out)
 
 
-def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
+def resample_weights(count: int, samples: int, seed: int) -> F64:
     """Bootstrap resamples as multiplicities: ``out[b, p]`` = how often prompt ``p`` is drawn
     in resample ``b`` (``count`` draws with replacement, ``default_rng(seed)``). ``[B, N]``"""
     idx = np.random.default_rng(seed).integers(0, count, (samples, count))
@@ -191,7 +192,7 @@ def resample_weights(count: int, samples: int, seed: int) -> np.ndarray:
     return weights
 
 
-def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) -> dict:
+def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) -> dict[str, Any]:
     """Pairwise agreement of the criteria over ``count`` prompts, with bootstrap CIs.
 
     Args:
@@ -209,16 +210,19 @@ def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) ->
     boot = {name: criteria[name](weights) for name in names}  # [samples, L+1] each
     leave_one_out = np.ones((count, count)) - np.eye(count)  # [N, N]
     jack = {name: criteria[name](leave_one_out) for name in names} if samples else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for a, b in combinations(names, 2):
         points = compare(curves[a], curves[b])
         draws = compare_rows(boot[a], boot[b])
         jacks = compare_rows(jack[a], jack[b]) if samples else (None,) * 3
-        row = {"a": a, "b": b, "degenerate": []}
+        degenerate: list[str] = []
+        row: dict[str, Any] = {"a": a, "b": b, "degenerate": degenerate}
         for stat, point, draw, jackknife in zip(STATS, points, draws, jacks, strict=True):
-            interval = bca_interval(draw, point, jackknife) if samples else None
+            interval = (
+                bca_interval(draw, point, jackknife) if samples and jackknife is not None else None
+            )
             if samples and interval is None and np.isfinite(draw).any() and math.isfinite(point):
-                row["degenerate"].append(stat)  # every resample on one side of the point
+                degenerate.append(stat)  # every resample on one side of the point
             row.update({stat: point, f"{stat}_ci95": interval})
         row["layers"] = int((np.isfinite(curves[a]) & np.isfinite(curves[b])).sum())
         rows.append(row)
@@ -230,7 +234,9 @@ def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) ->
     }
 
 
-def agreement_section(criteria: dict[str, Measured], count: int, samples: int, seed: int) -> dict:
+def agreement_section(
+    criteria: dict[str, Measured], count: int, samples: int, seed: int
+) -> dict[str, Any]:
     """The ``agreement`` results section.
 
     Args:
@@ -240,7 +246,7 @@ def agreement_section(criteria: dict[str, Measured], count: int, samples: int, s
         samples: Bootstrap resamples.
         seed: Bootstrap seed.
     """
-    boot: dict = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
+    boot: dict[str, Any] = {"samples": samples, "seed": seed, "unit": "prompts", "ci": "BCa 95%"}
     boot.update({name: m.bootstrap for name, m in criteria.items() if m.bootstrap})
     curves = {name: m.curves for name, m in criteria.items()}
     return {

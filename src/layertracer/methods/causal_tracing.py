@@ -21,8 +21,10 @@ full passes as the fallback.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -163,7 +165,7 @@ class TracingScan:
                 finals = [self._replay(run, group)]
             else:
                 finals = [
-                    self._full(batch, run.noise, i, lambda x, i=i, t=t: self._restore(run, i, t, x))
+                    self._full(batch, run.noise, i, functools.partial(self._restore, run, i, t))
                     for i, t in group
                 ]
             out += self._probs(run, finals)
@@ -173,12 +175,15 @@ class TracingScan:
 
     def _replay(self, run: _Corrupted, group: list[Item]) -> torch.Tensor:
         """Final states of the group's restorations by suffix replay. ``[K·C·B, T, d]``"""
+        runner, corrupted = run.runner, run.corrupted
+        if runner is None or corrupted is None:
+            raise RuntimeError("suffix replay needs the batch's runner and corrupted states")
 
         def first(k: int) -> torch.Tensor:
             layer, position = group[k]
-            return self._restore(run, layer, position, run.corrupted[layer])
+            return self._restore(run, layer, position, corrupted[layer])
 
-        return replay_from(run.runner, [i for i, _ in group], first, run.corrupted.__getitem__)
+        return replay_from(runner, [i for i, _ in group], first, corrupted.__getitem__)
 
     def _restore(self, run: _Corrupted, layer: int, position: int, x: torch.Tensor) -> torch.Tensor:
         """``x`` (corrupted layer state ``[C·B, T, d]``) with the clean state at ``position``
@@ -199,7 +204,7 @@ class TracingScan:
         copies. ``finals``: ``[K·C·B, T, d]`` each; returns ``[B]`` per copy set."""
         batch, rows = run.batch, self.copies * run.batch.size
         last, goal = batch.last.repeat(self.copies), batch.targets.repeat(self.copies)[:, None]
-        sets = [gather_rows(part, last) for f in finals for part in f.split(rows)]
+        sets = [gather_rows(part, last) for f in finals for part in torch.split(f, rows)]
         return [
             lp.gather(1, goal)[:, 0].exp().view(self.copies, batch.size).mean(0)
             for _, lp in lens_each(self.anatomy, sets)
@@ -229,7 +234,9 @@ def select_rows(batch: Batch, rows: list[int]) -> Batch:
     )
 
 
-def summarize(state: TracingState, spans: dict[int, Span], cfg: TracingConfig, std: float) -> dict:
+def summarize(
+    state: TracingState, spans: dict[int, Span], cfg: TracingConfig, std: float
+) -> dict[str, Any]:
     """The ``causal_tracing`` section from the per-prompt values (keyed by prompt index).
 
     ``indirect_effect`` [L+1] is the mean over prompts of ``P_restored − P_corrupted``
@@ -263,7 +270,7 @@ def summarize(state: TracingState, spans: dict[int, Span], cfg: TracingConfig, s
     }
 
 
-def prompt_fields(state: TracingState, spans: dict[int, Span], n: int) -> dict:
+def prompt_fields(state: TracingState, spans: dict[int, Span], n: int) -> dict[str, Any]:
     """The tracing fields of prompt ``n``'s row: ``tracing_effect`` [L+1],
     ``tracing_p_corrupted``, ``tracing_subject_span`` [start, end), ``tracing_subject_found``
     and, for a mapped prompt, ``tracing_map`` [T][L+1] (position-major)."""

@@ -104,4 +104,5 @@ def _indices(
     where: tuple[list[int], list[int], list[int]], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(rows, positions, tokens)`` of :func:`answer_positions` as tensors. ``[M]`` each"""
-    return tuple(torch.tensor(part, device=device) for part in where)
+    rows, positions, tokens = (torch.tensor(part, device=device) for part in where)
+    return rows, positions, tokens

@@ -5,9 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
+
+F64 = npt.NDArray[np.float64]  # a float64 array
+Floating = npt.NDArray[np.floating[Any]]  # a float array of any width
+Floats = Sequence[float] | Floating  # numbers, as a list or an array
 
 
 def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
@@ -50,13 +56,13 @@ def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     return terms.sum(-1).clamp_min(0.0)
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: Floats, b: Floats) -> float:
     """Spearman rank correlation (average ranks for ties), in [-1, 1]; nan if constant."""
     ra, rb = _ranks(a), _ranks(b)
     return pearson(ra, rb)
 
 
-def pearson(a: Sequence[float], b: Sequence[float]) -> float:
+def pearson(a: Floats, b: Floats) -> float:
     """Pearson correlation, in [-1, 1]; nan if either input is constant."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if np.ptp(x) == 0 or np.ptp(y) == 0:  # constant: centring would leave rounding noise
@@ -66,7 +72,7 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float:
     return float((x * y).sum() / denom) if denom > 0 else math.nan
 
 
-def _ranks(values: Sequence[float]) -> np.ndarray:
+def _ranks(values: Floats) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
     first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first copy
@@ -74,7 +80,7 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
 
 
 def bca_interval(
-    draws: Sequence[float], point: float, jackknife: Sequence[float], level: float = 0.95
+    draws: Floats, point: float, jackknife: Floats, level: float = 0.95
 ) -> list[float] | None:
     """Bias-corrected and accelerated (BCa) bootstrap interval (Efron 1987).
 

@@ -10,6 +10,7 @@ No qualifying layer: ``None``, never 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,9 @@ def particles_for(
     return [find_particle(c, d, cfg.z, cfg.sigma_min, cfg.delta_min) for c in curves]
 
 
-def summarize(curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers: int) -> dict:
+def summarize(
+    curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers: int
+) -> dict[str, Any]:
     """Per-task particle statistics, as stored under ``particles`` in results.json.
 
     Args:
@@ -91,7 +94,7 @@ def summarize(curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers
     }
 
 
-def particle_stats(layers: Sequence[int | None]) -> dict:
+def particle_stats(layers: Sequence[int | None]) -> dict[str, Any]:
     """Median, quartiles and IQR of the particles that exist (linear interpolation), and the
     fraction of prompts without one (``count`` prompts)."""
     found = np.array([x for x in layers if x is not None], dtype=np.float64)

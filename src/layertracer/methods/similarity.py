@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ def angular_distance(
     return out
 
 
-def summarize(bi: np.ndarray, angular: np.ndarray, span: int) -> dict:
+def summarize(bi: np.ndarray, angular: np.ndarray, span: int) -> dict[str, Any]:
     """The ``similarity`` section from per-prompt values ``[N, L+1]`` (means over prompts,
     NaN prompts left out)."""
     return {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -58,7 +59,7 @@ class Span:
 
 
 def subject_span(
-    tokenizer: object,
+    tokenizer: Any,
     prompt: str,
     subject: str | None,
     input_ids: Sequence[int],
@@ -75,7 +76,7 @@ def subject_span(
     """
     where = prompt.rfind(subject) if subject else -1
     span = None
-    if where >= 0:
+    if subject and where >= 0:
         chars = (where, where + len(subject))
         if use_offsets and getattr(tokenizer, "is_fast", False):
             span = _by_offsets(tokenizer, prompt, chars, input_ids)
@@ -96,7 +97,7 @@ def fallback_span(input_ids: Sequence[int], special: set[int]) -> Span:
 
 
 def _by_offsets(
-    tokenizer: object, prompt: str, chars: tuple[int, int], input_ids: Sequence[int]
+    tokenizer: Any, prompt: str, chars: tuple[int, int], input_ids: Sequence[int]
 ) -> tuple[int, int] | None:
     """Tokens whose character span overlaps ``chars``, by the offsets mapping."""
     enc = tokenizer(prompt, return_offsets_mapping=True)
@@ -111,7 +112,7 @@ def _by_offsets(
 
 
 def _by_prefixes(
-    tokenizer: object, prompt: str, chars: tuple[int, int], input_ids: Sequence[int]
+    tokenizer: Any, prompt: str, chars: tuple[int, int], input_ids: Sequence[int]
 ) -> tuple[int, int] | None:
     """The span by tokenizing ``prompt[:start]`` and ``prompt[:end]``: the subject begins
     where the first prefix stops matching the prompt's tokens (a token that straddles the
@@ -160,14 +161,14 @@ def subject_sums(
     with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
         forward(model, batch.input_ids, batch.attention_mask, keep=batch.last[:1])
     state0 = cap.states()[0]  # [B, T, d]
-    out = {}
+    out: dict[int, tuple[float, float, int]] = {}
     for row, n in enumerate(batch.index):
         values = state0[row, spans[n].start : spans[n].end].double()
         out[n] = (float(values.sum()), float((values**2).sum()), values.numel())
     return out
 
 
-def embedding_std(sums: dict) -> float:
+def embedding_std(sums: dict[int, tuple[float, float, int]]) -> float:
     """The std (ddof 1, as ROME's ``torch.std``) of every subject-token embedding value of
     the task, from the per-prompt sums of :func:`subject_sums`."""
     total = sum(s for s, _, _ in sums.values())
@@ -178,7 +179,9 @@ def embedding_std(sums: dict) -> float:
     return float(np.sqrt(max(squares - total * total / count, 0.0) / (count - 1)))
 
 
-def spans_of(tokenizer: object, items: Sequence[TaskItem], encoded: Sequence[Encoded]) -> dict:
+def spans_of(
+    tokenizer: Any, items: Sequence[TaskItem], encoded: Sequence[Encoded]
+) -> dict[int, Span]:
     """The corrupted span of every prompt, keyed by prompt index."""
     return {
         n: subject_span(tokenizer, item.prompt, item.subject, enc.input_ids)
@@ -186,7 +189,7 @@ def spans_of(tokenizer: object, items: Sequence[TaskItem], encoded: Sequence[Enc
     }
 
 
-def aligned_map(maps: dict[int, list[list[float]]], spans: dict[int, Span]) -> dict:
+def aligned_map(maps: dict[int, list[list[float]]], spans: dict[int, Span]) -> dict[str, Any]:
     """The mapped prompts' effects aligned by token category: per category, the mean over
     prompts of the mean over its positions (``None`` where no prompt has the category).
 
@@ -196,12 +199,13 @@ def aligned_map(maps: dict[int, list[list[float]]], spans: dict[int, Span]) -> d
     """
     sums: list[np.ndarray | None] = [None] * len(CATEGORIES)
     counts = [0] * len(CATEGORIES)
-    for n, grid in maps.items():
-        grid = np.array(grid)  # [T, L+1]
+    for n, rows in maps.items():
+        grid = np.array(rows)  # [T, L+1]
         for k, positions in enumerate(categories(spans[n], len(grid))):
             if positions:
                 value = grid[positions].mean(axis=0)
-                sums[k] = value if sums[k] is None else sums[k] + value
+                current = sums[k]
+                sums[k] = value if current is None else current + value
                 counts[k] += 1
     return {
         "prompts": len(maps),

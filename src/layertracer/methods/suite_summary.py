@@ -8,6 +8,7 @@ several processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -15,8 +16,8 @@ from layertracer.methods.vulnerability.interior import choose
 
 
 def suite_summaries(
-    rows: Sequence[dict], particles: bool = True, rule: str = "argmax", margin: int = 2
-) -> dict[str, dict]:
+    rows: Sequence[dict[str, Any]], particles: bool = True, rule: str = "argmax", margin: int = 2
+) -> dict[str, dict[str, Any]]:
     """One summary per suite, in the order the suites first occur in ``rows``.
 
     Args:
@@ -51,10 +52,10 @@ def suite_groups(suites: Sequence[str | None]) -> dict[str, list[int]]:
 
 
 def summarize_suite(
-    rows: Sequence[dict], particles: bool = True, rule: str = "argmax", margin: int = 2
-) -> dict:
+    rows: Sequence[dict[str, Any]], particles: bool = True, rule: str = "argmax", margin: int = 2
+) -> dict[str, Any]:
     """The summary of one suite's rows (see :func:`suite_summaries`)."""
-    summary: dict = {
+    summary: dict[str, Any] = {
         "items": len(rows),
         "accuracy": float(np.mean([bool(r.get("correct")) for r in rows])) if rows else None,
     }
@@ -69,7 +70,7 @@ def summarize_suite(
     return summary
 
 
-def _particle_stats(layers: Sequence[int | None]) -> dict:
+def _particle_stats(layers: Sequence[int | None]) -> dict[str, Any]:
     """Median and IQR of the particles that exist, and the fraction without one."""
     found = np.array([x for x in layers if x is not None], dtype=np.float64)
     none_fraction = 1.0 - len(found) / len(layers) if layers else 0.0

@@ -16,10 +16,13 @@ from torch import nn
 
 from layertracer.config import AnatomyOverrides
 from layertracer.errors import AnatomyError
-from layertracer.model.capture import Slot, first_tensor
+from layertracer.model.capture import ArgPath, Slot, output_tensor
+from layertracer.model.hf import as_hf
 from layertracer.model.layer_types import classify_blocks
-from layertracer.model.probe import batch_major_paths, run_probe, same, trace_final_norm
+from layertracer.model.probe import Call, batch_major_paths, run_probe, same, trace_final_norm
 from layertracer.model.transforms import LogitTransform, choose_transform
+
+Ran = dict[nn.Module, Call]  # each module's first call in the probe forward
 
 
 @dataclass
@@ -55,8 +58,8 @@ class Anatomy:
     layer_types: list[str]
     hidden_size: int
     vocab_size: int
-    batch_major: list[frozenset[tuple]] = field(default_factory=list)
-    batch_seen: list[frozenset[tuple]] = field(default_factory=list)
+    batch_major: list[frozenset[ArgPath]] = field(default_factory=list)
+    batch_seen: list[frozenset[ArgPath]] = field(default_factory=list)
 
     @property
     def num_layers(self) -> int:
@@ -66,8 +69,8 @@ class Anatomy:
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """``T(unembed(final_norm(h)))`` in float32. ``[..., d] -> [..., vocab]``"""
         for norm in self.final_norm:
-            hidden = first_tensor(norm(hidden))
-        return self.transform(first_tensor(self.unembed(hidden)).float())
+            hidden = output_tensor(norm(hidden))
+        return self.transform(output_tensor(self.unembed(hidden)).float())
 
 
 def discover(
@@ -94,6 +97,8 @@ def discover(
     else:
         block_path, blocks = _find_blocks(model, ran)
     last = ran[blocks[-1]]
+    if last.out is None:
+        raise AnatomyError(f"{names[blocks[-1]]!r}: the last block returned no tensor")
     unembed = (
         _named(model, ov.unembed, "--unembed") if ov.unembed else _find_unembed(model, ran, names)
     )
@@ -127,7 +132,8 @@ def _check_lens(
     model: nn.Module, anatomy: Anatomy, last_out: torch.Tensor, logits: torch.Tensor
 ) -> LogitTransform:
     """The output transform that makes the lens of the last block equal the model's logits."""
-    model_type = model.config.model_type
+    config = as_hf(model).config
+    model_type = config.model_type
     with torch.inference_mode():
         try:
             lens_logits = anatomy.logits(last_out)
@@ -137,10 +143,10 @@ def _check_lens(
                 f"output, so it is not a single residual stream ({type(exc).__name__}: "
                 f"{str(exc)[:160]}); override with --blocks/--final-norm/--unembed"
             ) from None
-        return choose_transform(model.config, lens_logits, logits.float(), model_type)
+        return choose_transform(config, lens_logits, logits.float(), model_type)
 
 
-def _find_blocks(model: nn.Module, ran: dict) -> tuple[str, list[nn.Module]]:
+def _find_blocks(model: nn.Module, ran: Ran) -> tuple[str, list[nn.Module]]:
     """The ModuleList of residual blocks: right length, outermost, most parameters."""
     want = _num_layers(model)
     candidates = []
@@ -152,7 +158,9 @@ def _find_blocks(model: nn.Module, ran: dict) -> tuple[str, list[nn.Module]]:
                 score = (len(module) == want, -name.count("."), params)
                 candidates.append((score, name, used))
     if not candidates:
-        raise AnatomyError(f"{model.config.model_type}: no list of blocks ran in the forward")
+        raise AnatomyError(
+            f"{as_hf(model).config.model_type}: no list of blocks ran in the forward"
+        )
     _, name, used = max(candidates, key=lambda c: c[0])
     return name, sorted(used, key=lambda m: ran[m].order)
 
@@ -167,7 +175,7 @@ def _named(model: nn.Module, path: str, option: str) -> nn.Module:
         raise AnatomyError(f"{option}: the model has no module {path!r}{hint}") from None
 
 
-def _ran_children(model: nn.Module, path: str, ran: dict) -> list[nn.Module]:
+def _ran_children(model: nn.Module, path: str, ran: Ran) -> list[nn.Module]:
     """The children of the ModuleList at ``path`` that ran, in call order."""
     blocks = _named(model, path, "--blocks")
     if not isinstance(blocks, nn.ModuleList):
@@ -179,17 +187,21 @@ def _ran_children(model: nn.Module, path: str, ran: dict) -> list[nn.Module]:
 
 
 def _num_layers(model: nn.Module) -> int | None:
-    config = model.config
+    config = as_hf(model).config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    return getattr(text, "num_hidden_layers", None)
+    layers = getattr(text, "num_hidden_layers", None)
+    return layers if isinstance(layers, int) else None
 
 
-def _find_unembed(model: nn.Module, ran: dict, names: dict) -> nn.Module:
+def _find_unembed(model: nn.Module, ran: Ran, names: dict[nn.Module, str]) -> nn.Module:
     """The output embedding, or the outermost head around it that maps ``d`` to vocab."""
-    head = model.get_output_embeddings()
-    if head is None or head not in ran or ran[head].inp is None:
-        raise AnatomyError(f"{model.config.model_type}: no output embedding ran in the forward")
-    ref = ran[head]
+    head = as_hf(model).get_output_embeddings()
+    ref = ran.get(head) if isinstance(head, nn.Module) else None
+    if ref is None or ref.inp is None or ref.out is None:
+        raise AnatomyError(
+            f"{as_hf(model).config.model_type}: no output embedding ran in the forward"
+        )
+    width_in, width_out = ref.inp.shape[-1], ref.out.shape[-1]
 
     def fits(module: nn.Module) -> bool:
         call = ran[module]
@@ -198,14 +210,14 @@ def _find_unembed(model: nn.Module, ran: dict, names: dict) -> nn.Module:
             and any(m is head for m in module.modules())
             and call.inp is not None
             and call.out is not None
-            and call.inp.shape[-1] == ref.inp.shape[-1]
-            and call.out.shape[-1] == ref.out.shape[-1]
+            and call.inp.shape[-1] == width_in
+            and call.out.shape[-1] == width_out
         )
 
     return min((m for m in ran if fits(m)), key=lambda m: names[m].count("."))
 
 
-def _residual_slot(ran: dict, blocks: list[nn.Module]) -> Slot:
+def _residual_slot(ran: Ran, blocks: list[nn.Module]) -> Slot:
     """The argument of block 2 that equals block 1's output (args[0] in practice)."""
     first = ran[blocks[0]]
     if len(blocks) > 1:

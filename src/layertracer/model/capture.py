@@ -11,9 +11,11 @@ import contextlib
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 Slot = int | str  # where a block receives its residual input: positional index or kwarg
 
@@ -31,6 +33,18 @@ def first_tensor(output: object) -> torch.Tensor | None:
     return None
 
 
+def output_tensor(output: object) -> torch.Tensor:
+    """The first tensor of a module output (:func:`first_tensor`) that must hold one.
+
+    Raises:
+        TypeError: The output holds no tensor.
+    """
+    tensor = first_tensor(output)
+    if tensor is None:
+        raise TypeError(f"a module output of type {type(output).__name__} holds no tensor")
+    return tensor
+
+
 def replace_first_tensor(output: object, new: torch.Tensor) -> object:
     """Returns ``output`` with its first tensor replaced by ``new`` (same container type)."""
     if isinstance(output, torch.Tensor):
@@ -39,18 +53,32 @@ def replace_first_tensor(output: object, new: torch.Tensor) -> object:
         key = next(k for k, v in output.items() if isinstance(v, torch.Tensor))
         output[key] = new
         return output
+    if not isinstance(output, (tuple, list)):
+        raise TypeError(f"cannot replace the tensor of a {type(output).__name__}")
     items = list(output)
     index = next(i for i, v in enumerate(items) if isinstance(v, torch.Tensor))
     items[index] = new
     return type(output)(items) if isinstance(output, tuple) else items
 
 
-def get_slot(args: tuple, kwargs: dict, slot: Slot) -> torch.Tensor:
-    """Reads the residual input of a block call."""
-    return args[slot] if isinstance(slot, int) else kwargs[slot]
+Args = tuple[Any, ...]  # a module call's positional arguments, as the hook receives them
+Kwargs = dict[str, Any]  # its keyword arguments
+ArgPath = tuple[object, ...]  # where a value sits inside nested call arguments
 
 
-def with_slot(args: tuple, kwargs: dict, slot: Slot, value: torch.Tensor) -> tuple[tuple, dict]:
+def get_slot(args: Args, kwargs: Kwargs, slot: Slot) -> torch.Tensor:
+    """Reads the residual input of a block call.
+
+    Raises:
+        TypeError: The slot does not hold a tensor.
+    """
+    value = args[slot] if isinstance(slot, int) else kwargs[slot]
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"the residual slot {slot!r} holds a {type(value).__name__}")
+    return value
+
+
+def with_slot(args: Args, kwargs: Kwargs, slot: Slot, value: torch.Tensor) -> tuple[Args, Kwargs]:
     """Returns ``(args, kwargs)`` with the residual input replaced by ``value``."""
     if isinstance(slot, int):
         return (*args[:slot], value, *args[slot + 1 :]), kwargs
@@ -68,7 +96,7 @@ class BlockCapture:
     """
 
     residual_in: list[torch.Tensor | None] = field(default_factory=list)
-    inputs: list[tuple[tuple, dict] | None] = field(default_factory=list)
+    inputs: list[tuple[Args, Kwargs] | None] = field(default_factory=list)
     outputs: list[torch.Tensor | None] = field(default_factory=list)
 
     def states(self) -> list[torch.Tensor]:
@@ -77,7 +105,11 @@ class BlockCapture:
         Inputs are cloned when captured, so an in-place edit inside a later block cannot
         change a recorded state.
         """
-        return [*self.residual_in, self.outputs[-1]]
+        states = [*self.residual_in, self.outputs[-1]]
+        missing = [i for i, s in enumerate(states) if s is None]
+        if missing:
+            raise RuntimeError(f"layer states {missing[:4]} were not captured")
+        return [s for s in states if s is not None]
 
 
 @contextlib.contextmanager
@@ -94,8 +126,8 @@ def capture_blocks(
     n = len(blocks)
     record = BlockCapture([None] * n, [None] * n, [None] * n)
 
-    def pre_hook(index: int) -> Callable:
-        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def pre_hook(index: int) -> Callable[[nn.Module, Args, Kwargs], None]:
+        def hook(_module: nn.Module, args: Args, kwargs: Kwargs) -> None:
             residual = get_slot(args, kwargs, slot).clone()
             record.residual_in[index] = residual
             if keep_inputs:
@@ -103,8 +135,8 @@ def capture_blocks(
 
         return hook
 
-    def post_hook(index: int) -> Callable:
-        def hook(_module: nn.Module, _args: tuple, output: object) -> None:
+    def post_hook(index: int) -> Callable[[nn.Module, Args, object], None]:
+        def hook(_module: nn.Module, _args: Args, output: object) -> None:
             record.outputs[index] = first_tensor(output)
 
         return hook
@@ -128,11 +160,11 @@ def edit_state(
     Layer 0 edits the residual input of block 1; layer ``i >= 1`` edits block ``i``'s output.
     """
 
-    def pre_hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    def pre_hook(_module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
         return with_slot(args, kwargs, slot, edit(get_slot(args, kwargs, slot)))
 
-    def post_hook(_module: nn.Module, _args: tuple, output: object) -> object:
-        return replace_first_tensor(output, edit(first_tensor(output)))
+    def post_hook(_module: nn.Module, _args: Args, output: object) -> object:
+        return replace_first_tensor(output, edit(output_tensor(output)))
 
     with hooks_removed() as handles:
         if layer == 0:
@@ -162,8 +194,8 @@ def skip_blocks(
     """
     given: dict[int, torch.Tensor] = {}
 
-    def pre_hook(index: int) -> Callable:
-        def hook(_module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    def pre_hook(index: int) -> Callable[[nn.Module, Args, Kwargs], tuple[Args, Kwargs] | None]:
+        def hook(_module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
             given[index] = get_slot(args, kwargs, slot).clone()
             if feed is None:
                 return None
@@ -171,8 +203,8 @@ def skip_blocks(
 
         return hook
 
-    def post_hook(index: int) -> Callable:
-        def hook(_module: nn.Module, _args: tuple, output: object) -> object:
+    def post_hook(index: int) -> Callable[[nn.Module, Args, object], object]:
+        def hook(_module: nn.Module, _args: Args, output: object) -> object:
             return replace_first_tensor(output, given.pop(index))
 
         return hook
@@ -192,9 +224,9 @@ def edit_outputs(
     """Replaces the (first tensor) output of ``modules[m]`` by ``edit(output, m)`` during
     the forwards in the block."""
 
-    def hook(m: int) -> Callable:
-        def replace(_module: nn.Module, _args: tuple, output: object) -> object:
-            return replace_first_tensor(output, edit(first_tensor(output), m))
+    def hook(m: int) -> Callable[[nn.Module, Args, object], object]:
+        def replace(_module: nn.Module, _args: Args, output: object) -> object:
+            return replace_first_tensor(output, edit(output_tensor(output), m))
 
         return replace
 
@@ -205,9 +237,9 @@ def edit_outputs(
 
 
 @contextlib.contextmanager
-def hooks_removed() -> Iterator[list]:
+def hooks_removed() -> Iterator[list[RemovableHandle]]:
     """Yields a list for hook handles; every handle in it is removed on exit."""
-    handles: list = []
+    handles: list[RemovableHandle] = []
     try:
         yield handles
     finally:
@@ -233,7 +265,7 @@ def forward(
         The model output, and whether its logits hold only the ``keep`` positions.
     """
     params = inspect.signature(model.forward).parameters
-    kwargs: dict = {"input_ids": input_ids, "attention_mask": attention_mask}
+    kwargs: Kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     if "use_cache" in params or takes_kwargs:  # a live cache must never reach replay
         kwargs["use_cache"] = False
@@ -249,7 +281,7 @@ def model_logprobs(
     """The model's own float32 log-probs at each row's position ``last``. ``[batch, vocab]``"""
     keep = torch.unique(last)  # sorted
     output, kept = forward(model, input_ids, attention_mask, keep)
-    logits = output.logits if hasattr(output, "logits") else first_tensor(output)
+    logits = output_tensor(output.logits if hasattr(output, "logits") else output)
     column = torch.searchsorted(keep, last) if kept else last
     rows = logits[torch.arange(len(last), device=logits.device), column.to(logits.device)]
     return torch.log_softmax(rows.float(), dim=-1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import torch
 from rich.table import Table
 
@@ -10,8 +12,12 @@ from layertracer.model.anatomy import discover
 from layertracer.model.load import LoadedModel
 from layertracer.model.sites import block_sites
 
+BlockInfo = TypedDict(
+    "BlockInfo", {"index": int, "type": str, "sites": list[str], "class": str, "parameters": int}
+)  # one block of the layer map ("class" is a keyword: functional syntax)
 
-def layer_map(lm: LoadedModel, overrides: AnatomyOverrides | None = None) -> dict:
+
+def layer_map(lm: LoadedModel, overrides: AnatomyOverrides | None = None) -> dict[str, Any]:
     """Blocks with index, kind, sites, class and parameter count, plus the anatomy.
 
     Block ``i`` (1-based) produces layer state ``i``; state 0 is the embedding output.
@@ -20,7 +26,7 @@ def layer_map(lm: LoadedModel, overrides: AnatomyOverrides | None = None) -> dic
     with torch.inference_mode():
         anatomy = discover(lm.model, lm.tokenizer, overrides)
     sites = block_sites(lm.model, anatomy, lm.tokenizer)
-    blocks = [
+    blocks: list[BlockInfo] = [
         {
             "index": i + 1,
             "type": kind,
@@ -45,7 +51,7 @@ def layer_map(lm: LoadedModel, overrides: AnatomyOverrides | None = None) -> dic
     }
 
 
-def layer_map_table(info: dict) -> Table:
+def layer_map_table(info: dict[str, Any]) -> Table:
     """The layer map as a rich table."""
     table = Table(
         title=(

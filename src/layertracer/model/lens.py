@@ -52,7 +52,7 @@ def lens_each(
     for start in range(0, len(rows), per_call):
         group = rows[start : start + per_call]
         logprobs = lens_logprobs(anatomy, torch.cat([g.to(group[0].device) for g in group]))
-        yield from enumerate(logprobs.split([g.shape[0] for g in group]), start)
+        yield from enumerate(torch.split(logprobs, [g.shape[0] for g in group]), start)
 
 
 @dataclass
@@ -93,7 +93,9 @@ def trajectories(
         translate: ``(layer, rows) -> rows`` applied before the readout (the tuned lens's
             translators); ``None``: the logit lens.
     """
-    probs, top_p, top_i = [], [], []
+    probs: list[torch.Tensor] = []
+    top_p: list[torch.Tensor] = []
+    top_i: list[torch.Tensor] = []
     logprobs = None
     rows = [gather_rows(s, last) for s in states]
     if translate is not None:
@@ -104,6 +106,8 @@ def trajectories(
         top = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)  # sorted, ties by index
         top_p.append(top.values.exp())
         top_i.append(top.indices)
+    if logprobs is None:
+        raise ValueError("trajectories need at least one layer state")
     topk_ids = torch.stack(top_i, 1).cpu()
     return Trajectories(
         target_prob=torch.stack(probs, 1).cpu(),

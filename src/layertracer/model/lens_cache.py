@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -35,7 +36,7 @@ def fingerprint(model: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def lens_key(model_fingerprint: str, training: dict, corpus: str) -> str:
+def lens_key(model_fingerprint: str, training: dict[str, Any], corpus: str) -> str:
     """The cache key (16 hex digits) of a lens trained on ``model_fingerprint`` with the
     ``training`` settings on the corpus with digest ``corpus``."""
     text = json.dumps(

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from layertracer.model.hf import as_hf
+
 CONTEXT_KEYS = (
     "max_position_embeddings",
     "n_positions",
@@ -24,7 +26,7 @@ def context_length(model: nn.Module, layer_types: list[str]) -> int | None:
     recurrent model reads any length) or without such a key."""
     if not any("attention" in kind for kind in layer_types):
         return None
-    config = model.config
+    config = as_hf(model).config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for key in CONTEXT_KEYS:
         value = getattr(text, key, None)

@@ -15,6 +15,7 @@ import torch
 
 from layertracer.errors import ConfigError, ModelError, first_line
 from layertracer.model.bundled import BUNDLED, bundled_dir
+from layertracer.model.hf import as_hf
 from layertracer.model.source import folder_source, gguf_source
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -91,7 +92,7 @@ def load_model(
     return wrap(model, tokenizer, spec)
 
 
-def dispatch(model: torch.nn.Module, device_map: str | dict) -> torch.nn.Module:
+def dispatch(model: torch.nn.Module, device_map: str | dict[str, Any]) -> torch.nn.Module:
     """Places ``model`` by an ``accelerate`` device map (``auto`` is inferred from the free
     memory of every GPU and the CPU, never splitting a block)."""
     from accelerate import dispatch_model, infer_auto_device_map
@@ -99,13 +100,16 @@ def dispatch(model: torch.nn.Module, device_map: str | dict) -> torch.nn.Module:
     if isinstance(device_map, str):
         no_split = list(getattr(model, "_no_split_modules", None) or [])
         device_map = infer_auto_device_map(model, no_split_module_classes=no_split)
-    return dispatch_model(model, device_map=device_map)
+    placed: torch.nn.Module = dispatch_model(model, device_map=device_map)
+    return placed
 
 
 def input_device(model: torch.nn.Module) -> torch.device:
     """Where a model's inputs go: its input embedding's execution device under an
     ``accelerate`` map, else the device of its first parameter (the CPU for ``meta``)."""
-    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    embedding = (
+        as_hf(model).get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    )
     hook = getattr(embedding, "_hf_hook", None)
     for h in [*getattr(hook, "hooks", ()), hook]:
         device = getattr(h, "execution_device", None)
@@ -121,14 +125,15 @@ def wrap(model: torch.nn.Module, tokenizer: Any, spec: str) -> LoadedModel:
     model.eval()
     model.requires_grad_(False)
     _prepare_tokenizer(tokenizer)
-    return LoadedModel(model, tokenizer, spec, str(model.config.model_type))
+    return LoadedModel(model, tokenizer, spec, str(as_hf(model).config.model_type))
 
 
 def _load_pretrained(
     spec: str, dtype: torch.dtype, trust: bool, device_map: str | None = None
-) -> tuple:
+) -> tuple[torch.nn.Module, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    kwargs: dict[str, Any]
     if spec in BUNDLED:
         directory, kwargs = str(bundled_dir(spec)), {}
     elif spec.endswith(".gguf"):

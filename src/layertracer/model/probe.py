@@ -16,7 +16,18 @@ import torch
 from torch import nn
 
 from layertracer.errors import AnatomyError, first_line
-from layertracer.model.capture import capture_blocks, first_tensor, forward, hooks_removed
+from layertracer.model.capture import (
+    ArgPath,
+    Args,
+    Kwargs,
+    Slot,
+    capture_blocks,
+    first_tensor,
+    forward,
+    hooks_removed,
+    output_tensor,
+)
+from layertracer.model.hf import as_hf
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Italy is"
 MAX_CHAIN = 8  # modules between the last block and the head, at most
@@ -31,8 +42,8 @@ class Call:
     order: int
     inp: torch.Tensor | None
     out: torch.Tensor | None
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
+    args: Args = ()
+    kwargs: Kwargs = field(default_factory=dict)
 
 
 @dataclass
@@ -66,12 +77,12 @@ def run_probe(model: nn.Module, tokenizer: Any) -> Probe:
         try:
             output, _ = forward(model, ids, mask)
         except (RuntimeError, TypeError, ValueError, IndexError, KeyError) as exc:
-            first = first_line(exc)
+            line = first_line(exc)
             raise AnatomyError(
-                f"{model.config.model_type}: the model's forward fails on plain text input "
-                f"({type(exc).__name__}: {first[:200]})"
+                f"{as_hf(model).config.model_type}: the model's forward fails on plain text "
+                f"input ({type(exc).__name__}: {line[:200]})"
             ) from None
-    logits = first_tensor(output.logits if hasattr(output, "logits") else output)
+    logits = output_tensor(output.logits if hasattr(output, "logits") else output)
     first: dict[nn.Module, Call] = {}
     for call in calls:
         first.setdefault(call.module, call)
@@ -79,11 +90,11 @@ def run_probe(model: nn.Module, tokenizer: Any) -> Probe:
 
 
 @contextlib.contextmanager
-def _record_calls(model: nn.Module, names: dict) -> Iterator[list[Call]]:
+def _record_calls(model: nn.Module, names: dict[nn.Module, str]) -> Iterator[list[Call]]:
     """Records every module call, in order of completion."""
     calls: list[Call] = []
 
-    def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
+    def hook(module: nn.Module, args: Args, kwargs: Kwargs, output: object) -> None:
         inp = _first_float(args, kwargs)
         calls.append(
             Call(names[module], module, len(calls), inp, first_tensor(output), args, kwargs)
@@ -95,7 +106,7 @@ def _record_calls(model: nn.Module, names: dict) -> Iterator[list[Call]]:
         yield calls
 
 
-def _first_float(args: tuple, kwargs: dict) -> torch.Tensor | None:
+def _first_float(args: Args, kwargs: Kwargs) -> torch.Tensor | None:
     for value in (*args, *kwargs.values()):
         if isinstance(value, torch.Tensor) and value.is_floating_point():
             return value
@@ -133,15 +144,20 @@ def trace_final_norm(probe: Probe, last: Call, unembed: nn.Module) -> list[nn.Mo
     return chain[::-1]
 
 
-def _forward_chain(after: list[Call], last_out: torch.Tensor) -> list[nn.Module]:
+def _forward_chain(after: list[Call], last_out: torch.Tensor | None) -> list[nn.Module]:
     """The modules that consume the last block's output in sequence."""
     chain: list[nn.Module] = []
     current = last_out
     for _ in range(MAX_CHAIN):
+        if current is None:
+            break
         nexts = [
             c
             for c in after
-            if same(c.inp, current) and not same(c.out, current) and c.out.shape == current.shape
+            if c.out is not None
+            and same(c.inp, current)
+            and not same(c.out, current)
+            and c.out.shape == current.shape
         ]
         if not nexts:
             break
@@ -151,7 +167,7 @@ def _forward_chain(after: list[Call], last_out: torch.Tensor) -> list[nn.Module]
     return chain
 
 
-def leaves(value: object, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tensor]]:
+def leaves(value: object, path: ArgPath = ()) -> Iterator[tuple[ArgPath, torch.Tensor]]:
     """Every tensor inside nested tuples, lists and dicts, with its path."""
     if isinstance(value, torch.Tensor):
         yield path, value
@@ -164,8 +180,8 @@ def leaves(value: object, path: tuple = ()) -> Iterator[tuple[tuple, torch.Tenso
 
 
 def batch_major_paths(
-    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: object
-) -> tuple[list[frozenset[tuple]], list[frozenset[tuple]]]:
+    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: Slot
+) -> tuple[list[frozenset[ArgPath]], list[frozenset[ArgPath]]]:
     """Per block, the argument paths whose first dimension scales with the batch, and the
     paths the probes saw at all (an argument only present with padding may be unseen).
 
@@ -176,7 +192,8 @@ def batch_major_paths(
     """
     sizes = (2, 3)
     found = [_block_calls(model, tokenizer, blocks, slot, n) for n in sizes]
-    major, seen = [], []
+    major: list[frozenset[ArgPath]] = []
+    seen: list[frozenset[ArgPath]] = []
     for two, three in zip(*found, strict=True):
         a, b = dict(leaves(two)), dict(leaves(three))
         both = {p for p in b if p in a and b[p].dim() == a[p].dim() >= 1}
@@ -188,8 +205,8 @@ def batch_major_paths(
 
 
 def _block_calls(
-    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: object, size: int
-) -> list[tuple[tuple, dict]]:
+    model: nn.Module, tokenizer: Any, blocks: list[nn.Module], slot: Slot, size: int
+) -> list[tuple[Args, Kwargs] | None]:
     """The blocks' call arguments for a right-padded batch of ``size`` probe sentences."""
     texts = [PROBE_TEXT[: len(PROBE_TEXT) - 7 * i] for i in range(size)]  # unequal lengths
     enc = tokenizer(texts, return_tensors="pt", padding=True)

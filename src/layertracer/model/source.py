@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from layertracer.errors import ModelError, first_line
 
@@ -18,7 +19,7 @@ HUB_TIMEOUT = 5.0  # seconds for the one request that asks the hub whether a mod
 LOCAL_PREFIXES = ("/", "./", "../", "~")
 
 
-def gguf_source(spec: str) -> tuple[str, dict]:
+def gguf_source(spec: str) -> tuple[str, dict[str, Any]]:
     """The folder and ``gguf_file`` of a ``.gguf`` spec, after checking the file.
 
     Raises:
@@ -52,7 +53,7 @@ def _gguf_end(path: Path) -> int:
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 
     class _Header(GGUFReader):  # parses the header and tensor table, builds no tensor
-        def _build_tensors(self, start: int, fields: list) -> None:
+        def _build_tensors(self, start: int, fields: list[Any]) -> None:
             self.tensor_end = start
             for field in fields:
                 dims, raw_type, offset = field.parts[3], field.parts[4], field.parts[5]
@@ -63,7 +64,7 @@ def _gguf_end(path: Path) -> int:
     return _Header(str(path)).tensor_end
 
 
-def folder_source(spec: str) -> tuple[str, dict]:
+def folder_source(spec: str) -> tuple[str, dict[str, Any]]:
     """A local model folder, or a hub id: where ``from_pretrained`` should look.
 
     Raises:
@@ -83,7 +84,7 @@ def folder_source(spec: str) -> tuple[str, dict]:
     return spec, hub_access(spec)
 
 
-def hub_access(repo: str) -> dict:
+def hub_access(repo: str) -> dict[str, Any]:
     """``from_pretrained`` options for hub id ``repo``: the local cache only when it holds
     the model or ``HF_HUB_OFFLINE`` is set; otherwise one short request must find it.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -57,7 +58,7 @@ class TunedLens(nn.Module):
         return states + torch.baddbmm(self.bias[:, None, :], states, self.weight.transpose(1, 2))
 
 
-def save_lens(lens: TunedLens, folder: Path, meta: dict) -> None:
+def save_lens(lens: TunedLens, folder: Path, meta: dict[str, Any]) -> None:
     """Writes the translators and ``meta`` (JSON) into ``folder`` (created)."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {"weight": lens.weight.detach().cpu().contiguous(), "bias": lens.bias.detach().cpu()}
@@ -65,7 +66,7 @@ def save_lens(lens: TunedLens, folder: Path, meta: dict) -> None:
     (folder / META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
-def load_lens(folder: Path) -> tuple[TunedLens, dict]:
+def load_lens(folder: Path) -> tuple[TunedLens, dict[str, Any]]:
     """The translators and metadata saved in ``folder``.
 
     Raises:

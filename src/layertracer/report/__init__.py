@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -27,7 +28,7 @@ from layertracer.results import Results, atomic_write
 __all__ = ["FIGURES", "draw_figure", "figure_caption", "write_compare", "write_report"]
 
 # (file name, title, one-line caption, drawing function); README's figure list mirrors it.
-FIGURES: tuple[tuple[str, str, str, Callable[[dict], Figure | None]], ...] = (
+FIGURES: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Figure | None]], ...] = (
     ("lens_heatmap", "Lens heatmap",
      "Probability of the target token read out after every layer (columns) for every prompt "
      "(rows, sorted by particle layer, no particle last); circles mark the task particles.",
@@ -73,7 +74,7 @@ TOPK = (
 
 
 def write_report(
-    results_or_dir: Results | dict | str | Path,
+    results_or_dir: Results | dict[str, Any] | str | Path,
     out_dir: str | Path | None = None,
     topk_prompt: str | int | None = None,
 ) -> Path:
@@ -100,7 +101,9 @@ def write_report(
     return path
 
 
-def draw_all(data: dict, out: Path, topk_prompt: str | int | None = None) -> tuple[list, list]:
+def draw_all(
+    data: dict[str, Any], out: Path, topk_prompt: str | int | None = None
+) -> tuple[list[Drawn], list[str]]:
     """Saves every applicable figure into ``out``; returns them and notes on skipped ones."""
     drawn: list[Drawn] = []
     notes: list[str] = []
@@ -115,7 +118,7 @@ def draw_all(data: dict, out: Path, topk_prompt: str | int | None = None) -> tup
     return drawn, notes
 
 
-def draw_figure(data: dict, name: str, prompt: str | int | None = None) -> Figure:
+def draw_figure(data: dict[str, Any], name: str, prompt: str | int | None = None) -> Figure:
     """One figure of the report, by file name (``lens_heatmap``, ..., ``topk``), drawn in
     the report's style from the results.json object ``data`` (:func:`run_data`).
 
@@ -139,7 +142,9 @@ def draw_figure(data: dict, name: str, prompt: str | int | None = None) -> Figur
     return fig
 
 
-def figure_caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str, str] | None]:
+def figure_caption(
+    name: str, caption: str, data: dict[str, Any]
+) -> tuple[str, tuple[str, str] | None]:
     """A figure's caption for this run, and a link to go with it (the heatmap's rows are
     means beyond 60 prompts: the caption says so and links the per-prompt table)."""
     if name != "lens_heatmap" or len(data["prompts"]) <= figures.MAX_HEATMAP_ROWS:
@@ -155,7 +160,9 @@ def figure_caption(name: str, caption: str, data: dict) -> tuple[str, tuple[str,
     )
 
 
-def _topk(data: dict, out: Path, wanted: str | int | None, notes: list[str]) -> list[Drawn]:
+def _topk(
+    data: dict[str, Any], out: Path, wanted: str | int | None, notes: list[str]
+) -> list[Drawn]:
     index = topk.choose_prompt(data, wanted) if topk.has_topk(data) else None
     if index is None:
         notes.append(
@@ -168,7 +175,7 @@ def _topk(data: dict, out: Path, wanted: str | int | None, notes: list[str]) -> 
     return [Drawn(TOPK[0], TOPK[1], caption, data_uri(save(fig, out, TOPK[0])))]
 
 
-def _known_prompt(data: dict, wanted: str | int | None) -> None:
+def _known_prompt(data: dict[str, Any], wanted: str | int | None) -> None:
     """Refuses a top-k prompt (id or index) that the run does not have.
 
     Raises:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -51,11 +52,11 @@ def compare(dirs: list[Results | str | Path], out: Path) -> Path:
     if len(dirs) < 2:
         raise ReportError(f"compare needs at least 2 run directories, got {len(dirs)}")
     runs = [run_data(d if isinstance(d, Results) else Path(d)) for d in dirs]
-    dirs = [
+    where = [
         f"(run {n + 1}, in memory)" if isinstance(d, Results) else d for n, d in enumerate(dirs)
     ]
     out = output_dir(out)
-    labels = _labels(runs, dirs)
+    labels = _labels(runs, where)
     drawn = []
     with style():
         for name, title, caption, draw in PANELS:
@@ -65,7 +66,7 @@ def compare(dirs: list[Results | str | Path], out: Path) -> Path:
     page = render(
         "compare.html.j2",
         title=f"layertracer comparison of {len(runs)} runs",
-        runs=[_row(run, label, d) for run, label, d in zip(runs, labels, dirs, strict=True)],
+        runs=[_row(run, label, d) for run, label, d in zip(runs, labels, where, strict=True)],
         figures=drawn,
         tool=runs[0].get("tool", {}),
     )
@@ -74,7 +75,7 @@ def compare(dirs: list[Results | str | Path], out: Path) -> Path:
     return path
 
 
-def _labels(runs: list[dict], dirs: list[str | Path]) -> list[str]:
+def _labels(runs: list[dict[str, Any]], dirs: list[str | Path]) -> list[str]:
     """Run labels, made unique with the directory name where two runs share one."""
     labels = [run_label(run) for run in runs]
     counts = Counter(labels)
@@ -84,19 +85,21 @@ def _labels(runs: list[dict], dirs: list[str | Path]) -> list[str]:
     ]
 
 
-def _depth(run: dict) -> np.ndarray:
+def _depth(run: dict[str, Any]) -> np.ndarray:
     L = num_layers(run)
     return np.arange(L + 1) / L
 
 
-def _overlay_figure(runs: list[dict]) -> tuple[Figure, Axes, Axes]:
+def _overlay_figure(runs: list[dict[str, Any]]) -> tuple[Figure, Axes, Axes]:
     fig = ReportFigure(figsize=(8.5, 4.6 + 0.16 * len(runs)), layout="constrained")
     ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[1.0, 0.065 * len(runs)])
     ax.tick_params(labelbottom=False)
     return fig, ax, strip
 
 
-def _finish(fig: Figure, ax: Axes, strip: Axes, runs: list[dict], labels: list[str]) -> None:
+def _finish(
+    fig: Figure, ax: Axes, strip: Axes, runs: list[dict[str, Any]], labels: list[str]
+) -> None:
     kinds = draw_strip(strip, [layer_states(r) for r in runs], labels=labels, relative=True)
     strip.set_xlim(-0.02, 1.02)
     strip.set_xticks(np.linspace(0, 1, 11))
@@ -105,7 +108,7 @@ def _finish(fig: Figure, ax: Axes, strip: Axes, runs: list[dict], labels: list[s
     strip_legend(fig, kinds, ax.get_legend_handles_labels()[0])
 
 
-def trajectories(runs: list[dict], labels: list[str]) -> Figure:
+def trajectories(runs: list[dict[str, Any]], labels: list[str]) -> Figure:
     """Mean target probability per relative depth, one curve and IQR band per run."""
     fig, ax, strip = _overlay_figure(runs)
     for n, (run, label) in enumerate(zip(runs, labels, strict=True)):
@@ -120,7 +123,7 @@ def trajectories(runs: list[dict], labels: list[str]) -> Figure:
     return fig
 
 
-def particle_distributions(runs: list[dict], labels: list[str]) -> Figure | None:
+def particle_distributions(runs: list[dict[str, Any]], labels: list[str]) -> Figure | None:
     """Share of prompts whose particle falls in each tenth of the depth, per run."""
     if not any(run.get("particles") for run in runs):
         return None
@@ -145,7 +148,7 @@ def particle_distributions(runs: list[dict], labels: list[str]) -> Figure | None
     return fig
 
 
-def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
+def js_curves(runs: list[dict[str, Any]], labels: list[str]) -> Figure | None:
     """JS divergence per relative depth, mean with its 95% bootstrap band (± std over seeds
     for runs without one), vulnerable layers starred."""
     if not any((run.get("vulnerability") or {}).get("js_mean") for run in runs):
@@ -174,7 +177,7 @@ def js_curves(runs: list[dict], labels: list[str]) -> Figure | None:
     return fig
 
 
-def removal_curves(runs: list[dict], labels: list[str]) -> Figure | None:
+def removal_curves(runs: list[dict[str, Any]], labels: list[str]) -> Figure | None:
     """Accuracy against the fraction of blocks removed (k / L): per run its best
     criterion (solid), JS (dotted) and the random orders (dashed, min–max band)."""
     if not any(curves_of(run) for run in runs):
@@ -224,11 +227,14 @@ PANELS = (
 )  # fmt: skip
 
 
-def _rel(layer: object, L: int) -> str:
+STABLE: dict[object, str] = {True: "yes", False: "no"}  # vulnerability.stable in words
+
+
+def _rel(layer: float | None, L: int) -> str:
     return "–" if layer is None else f"{float(layer) / L:.2f}"
 
 
-def _row(run: dict, label: str, directory: str | Path) -> dict:
+def _row(run: dict[str, Any], label: str, directory: str | Path) -> dict[str, Any]:
     """One line of the comparison table: absolute and relative particle / vulnerable layer."""
     L = num_layers(run)
     part, vul = run.get("particles") or {}, run.get("vulnerability") or {}
@@ -248,5 +254,5 @@ def _row(run: dict, label: str, directory: str | Path) -> dict:
         "set": layer_set(vul["confidence_set"]) if vul.get("confidence_set") else "–",
         "reliability": fmt((vul.get("reliability") or {}).get("seeds"), ".2f"),
         "protocol": str(vul.get("protocol") or "–"),
-        "stable": {True: "yes", False: "no"}.get(vul.get("stable"), "–"),
+        "stable": STABLE.get(vul.get("stable"), "–"),
     }

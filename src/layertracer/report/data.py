@@ -20,7 +20,7 @@ from layertracer.errors import ReportError
 from layertracer.results import Results, load
 
 
-def run_data(source: Results | dict | str | Path) -> dict:
+def run_data(source: Results | dict[str, Any] | str | Path) -> dict[str, Any]:
     """The results.json object of a run, validated and normalised through JSON.
 
     Args:
@@ -39,7 +39,7 @@ def run_data(source: Results | dict | str | Path) -> dict:
         results = source
     else:
         results = Results.from_dict(source)
-    data = json.loads(json.dumps(results.to_dict(arrays=False)))
+    data: dict[str, Any] = json.loads(json.dumps(results.to_dict(arrays=False)))
     model = data["model"]
     if len(model["layer_types"]) != model["num_layers"]:
         model["layer_types"] = ["unknown"] * model["num_layers"]
@@ -55,13 +55,13 @@ LAYER_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def _layers_in_range(data: dict, L: int) -> None:
+def _layers_in_range(data: dict[str, Any], L: int) -> None:
     """Refuses a results object whose layer fields name a layer state outside ``0..L``.
 
     Raises:
         ReportError: The first such field, by its JSON path.
     """
-    stack: list[tuple[str, object]] = [("", data)]
+    stack: list[tuple[str, Any]] = [("", data)]  # JSON nodes
     while stack:
         path, node = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -89,12 +89,12 @@ def output_dir(path: str | Path) -> Path:
     return out
 
 
-def layer_states(data: dict) -> list[str]:
+def layer_states(data: dict[str, Any]) -> list[str]:
     """The kind of every layer state: ``embedding`` for state 0, then the block types."""
     return ["embedding", *map(str, data["model"]["layer_types"])]
 
 
-def num_layers(data: dict) -> int:
+def num_layers(data: dict[str, Any]) -> int:
     """``L``, the number of blocks."""
     return int(data["model"]["num_layers"])
 
@@ -104,12 +104,12 @@ def floats(values: list[Any]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
 
-def probs_matrix(data: dict) -> np.ndarray:
+def probs_matrix(data: dict[str, Any]) -> np.ndarray:
     """Target probability of every prompt at every layer state. # [N, L+1]"""
     return np.array([floats(row["target_prob"]) for row in data["prompts"]])
 
 
-def run_label(data: dict) -> str:
+def run_label(data: dict[str, Any]) -> str:
     """A short name for a run: model spec and task."""
     task = data.get("task", {}).get("name") or data.get("config", {}).get("task", "")
     return f"{data['model'].get('spec', data['model'].get('model_type', '?'))} · {task}"

@@ -8,10 +8,14 @@ strip of block types under them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from layertracer.report.data import layer_states, num_layers, probs_matrix, run_label
 from layertracer.report.style import (
@@ -28,7 +32,7 @@ LAYER_LABEL = "layer (0 = embedding output, i = after block i)"
 
 
 def finish_layer_axes(
-    fig: Figure, ax: Axes, strip: Axes, data: dict, extra: list | None = None
+    fig: Figure, ax: Axes, strip: Axes, data: dict[str, Any], extra: list[Artist] | None = None
 ) -> None:
     """Block-type strip, layer ticks, x label, and one legend under the figure for all."""
     kinds = draw_strip(strip, [layer_states(data)])
@@ -40,7 +44,7 @@ def finish_layer_axes(
 MAX_HEATMAP_ROWS = 60  # more prompts than this: one row per particle layer (their mean)
 
 
-def heatmap_rows(data: dict) -> tuple[np.ndarray, list[str], list[int | None], bool]:
+def heatmap_rows(data: dict[str, Any]) -> tuple[np.ndarray, list[str], list[int | None], bool]:
     """The rows of the lens heatmap: prompts sorted by particle layer (none last, task
     order within a layer), or beyond :data:`MAX_HEATMAP_ROWS` prompts the mean over the
     prompts of each particle layer.
@@ -69,7 +73,7 @@ def _particle_key(layer: int | None) -> tuple[int, int]:
     return (1, 0) if layer is None else (0, layer)
 
 
-def lens_heatmap(data: dict) -> Figure:
+def lens_heatmap(data: dict[str, Any]) -> Figure:
     """Target probability of every prompt (rows, sorted by particle layer) at every layer
     (columns), particles circled; beyond 60 prompts one row per particle layer."""
     rows, labels, particles, aggregated = heatmap_rows(data)
@@ -95,7 +99,7 @@ def lens_heatmap(data: dict) -> Figure:
     return fig
 
 
-def trajectory(data: dict) -> Figure:
+def trajectory(data: dict[str, Any]) -> Figure:
     """Mean target probability over prompts per layer, with the interquartile band."""
     P, L = probs_matrix(data), num_layers(data)
     layers = np.arange(L + 1)
@@ -115,7 +119,7 @@ def trajectory(data: dict) -> Figure:
     return fig
 
 
-def particles(data: dict) -> Figure | None:
+def particles(data: dict[str, Any]) -> Figure | None:
     """Histogram of the particle layers with median and IQR (the sensitivity over δ is a
     table of report.html, :func:`sensitivity_rows`, not repeated here)."""
     part = data.get("particles")
@@ -139,14 +143,16 @@ def particles(data: dict) -> Figure | None:
     )
     ax.set_ylabel("prompts")
     ax.set_ylim(0, max(1, int(counts.max())) * 1.1)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default (AutoLocator)
+        locator.set_params(integer=True)
     if not layers:
         ax.text(0.5, 0.5, "no prompt has a particle", transform=ax.transAxes, ha="center")
     finish_layer_axes(fig, ax, strip, data)
     return fig
 
 
-def sensitivity_rows(part: dict) -> list[tuple[str, str, str]]:
+def sensitivity_rows(part: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(δ, median particle, fraction without particle) per δ of the sensitivity table."""
     rows = []
     for delta, value in sorted(part.get("sensitivity", {}).items(), key=lambda kv: float(kv[0])):

@@ -11,6 +11,7 @@ import functools
 import json
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 import jinja2
 
@@ -68,12 +69,12 @@ def block_summary(types: list[str]) -> str:
     return ", ".join(f"{kind} ×{len(list(run))}" for kind, run in groupby(types))
 
 
-def summary_rows(data: dict) -> list[tuple[str, str]]:
+def summary_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The summary table: the rows every front end shows (:mod:`layertracer.results.summary`)."""
     return [(row.measure, row.value) for row in results_summary(data)]
 
 
-def suite_rows(data: dict) -> list[dict]:
+def suite_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-suite table (``results.suites``), numbers formatted for reading."""
     rows = []
     for name, suite in (data.get("suites") or {}).items():
@@ -93,7 +94,7 @@ def suite_rows(data: dict) -> list[dict]:
     return rows
 
 
-def prompt_rows(data: dict) -> list[dict]:
+def prompt_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per prompt for the sortable table."""
     L = num_layers(data)
     rows = []
@@ -115,7 +116,7 @@ def prompt_rows(data: dict) -> list[dict]:
     return rows
 
 
-def agreement_rows(agreement: dict) -> list[dict]:
+def agreement_rows(agreement: dict[str, Any]) -> list[dict[str, Any]]:
     """The agreement pairs with numbers rounded for reading."""
 
     def num(value: object) -> str:
@@ -123,8 +124,8 @@ def agreement_rows(agreement: dict) -> list[dict]:
             return "[" + ", ".join(num(v) for v in value) + "]"
         return f"{value:.3g}" if isinstance(value, (int, float)) else _fmt(value, "")
 
-    keys = ("spearman", "spearman_ci95", "pearson", "pearson_ci95", "layer_distance")
-    keys += ("layer_distance_ci95",)
+    keys: tuple[str, ...] = ("spearman", "spearman_ci95", "pearson", "pearson_ci95")
+    keys += ("layer_distance", "layer_distance_ci95")
     chosen = agreement.get("chosen_layers") or {}
     return [
         {
@@ -137,7 +138,7 @@ def agreement_rows(agreement: dict) -> list[dict]:
     ]
 
 
-def criteria_rows(data: dict) -> list[dict]:
+def criteria_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every criterion of the run: what it measures, what higher means, its colour and its
     most critical layer (a criterion of another version: its name alone)."""
     rows = []
@@ -155,7 +156,7 @@ def criteria_rows(data: dict) -> list[dict]:
     return rows
 
 
-def agreement_note(agreement: dict) -> str:
+def agreement_note(agreement: dict[str, Any]) -> str:
     """How the agreement table was computed, in one sentence."""
     boot = agreement.get("bootstrap") or {}
     if not agreement:
@@ -170,14 +171,14 @@ def agreement_note(agreement: dict) -> str:
     )
 
 
-def ran_config(config: dict) -> dict:
+def ran_config(config: dict[str, Any]) -> dict[str, Any]:
     """The configuration without the settings of methods that did not run (results.json
     keeps them all): ``tracing.*`` only when tracing ran."""
     ran = set(config.get("methods") or ALL_METHODS)
     return {k: v for k, v in config.items() if k not in ALL_METHODS or k in ran}
 
 
-def report_context(data: dict, figures: list[Drawn], notes: list[str]) -> dict:
+def report_context(data: dict[str, Any], figures: list[Drawn], notes: list[str]) -> dict[str, Any]:
     """Everything ``report.html.j2`` shows."""
     vul = data.get("vulnerability") or {}
     alert = vul.get("warning")

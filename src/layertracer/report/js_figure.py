@@ -5,6 +5,8 @@ docs/method.md#interior-vulnerable-layer)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -22,7 +24,7 @@ from layertracer.report.style import (
 from layertracer.results.summary import vulnerable_line
 
 
-def js_curve(data: dict) -> Figure | None:
+def js_curve(data: dict[str, Any]) -> Figure | None:
     """JS per perturbed layer: seeds, mean with its 95% band, the confidence set, and the
     argmax frequency of every layer under the bootstrap."""
     vul = data.get("vulnerability")
@@ -64,7 +66,7 @@ def js_curve(data: dict) -> Figure | None:
     return fig
 
 
-def _band(vul: dict, mean: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+def _band(vul: dict[str, Any], mean: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     """The bootstrap 95% band where the run has one, else mean ± std (older runs)."""
     ci = vul.get("js_ci95")
     if ci:
@@ -75,20 +77,20 @@ def _band(vul: dict, mean: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1)  # JS lies in [0, 1]
 
 
-def _band_label(vul: dict) -> str:
+def _band_label(vul: dict[str, Any]) -> str:
     if vul.get("js_ci95"):
         return "95% CI (bootstrap over prompts and seeds)"
     return "± std over seeds"
 
 
-def _shade_set(ax: Axes, vul: dict) -> None:
+def _shade_set(ax: Axes, vul: dict[str, Any]) -> None:
     """Shades the layers of the 95% confidence set of the vulnerable layer."""
     for n, layer in enumerate(vul.get("confidence_set") or []):
         label = "95% confidence set" if n == 0 else None
         ax.axvspan(layer - 0.5, layer + 0.5, color=ACCENT, alpha=0.12, lw=0, label=label)
 
 
-def _shade_ends(ax: Axes, interior: dict, L: int) -> None:
+def _shade_ends(ax: Axes, interior: dict[str, Any], L: int) -> None:
     """Greys the layers outside the interior (an interior rule only)."""
     if not interior:
         return
@@ -98,7 +100,7 @@ def _shade_ends(ax: Axes, interior: dict, L: int) -> None:
         ax.axvspan(start, stop, color="#d0d0d0", alpha=0.35, lw=0, hatch="//", label=label)
 
 
-def _frequency_bars(ax: Axes, vul: dict, freq: np.ndarray, what: str) -> None:
+def _frequency_bars(ax: Axes, vul: dict[str, Any], freq: np.ndarray, what: str) -> None:
     """How often each layer is chosen (the argmax, or the interior peak) in a bootstrap
     resample's profile."""
     chosen = set(vul.get("confidence_set") or [])
@@ -111,7 +113,7 @@ def _frequency_bars(ax: Axes, vul: dict, freq: np.ndarray, what: str) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
+def _mark_vulnerable(ax: Axes, vul: dict[str, Any], mean: np.ndarray) -> None:
     """A star at the reported layer (or at an interior candidate that does not stand out),
     a triangle at the global argmax when an interior rule reports another layer."""
     end = vul.get("argmax_layer")
@@ -138,7 +140,7 @@ def _mark_vulnerable(ax: Axes, vul: dict, mean: np.ndarray) -> None:
     )
 
 
-def _title(data: dict, vul: dict) -> str:
+def _title(data: dict[str, Any], vul: dict[str, Any]) -> str:
     mode = f"{vul.get('mask_mode', '')} {vul.get('mask_ratio', '?')}"
     protocol = vul.get("protocol")
     first = (

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
@@ -12,7 +14,7 @@ from layertracer.report.figures import finish_layer_axes
 from layertracer.report.style import DATA, ReportFigure
 
 
-def lens_kl(data: dict) -> Figure | None:
+def lens_kl(data: dict[str, Any]) -> Figure | None:
     """Both lenses' held-out KL to the model's output per layer (bits; a symmetric-log
     axis beyond 2 bits), the run's own lens drawn thick."""
     lens = data.get("lens") or {}

@@ -9,6 +9,8 @@ layers where a method does not apply (e.g. ablating layer 0) and are left blank.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -27,13 +29,13 @@ def _num(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, (int, float)) else str(value or "?")
 
 
-def _critical(section: dict) -> list[int]:
+def _critical(section: dict[str, Any]) -> list[int]:
     value = section.get("critical_layers", section.get("critical_layer"))
     values = value if isinstance(value, list) else [value]
     return [v for v in values if isinstance(v, int)]
 
 
-def cka_matrix(data: dict) -> Figure | None:
+def cka_matrix(data: dict[str, Any]) -> Figure | None:
     """Linear CKA between all pairs of layers, with δ_ℓ and the critical layers beside it."""
     cka = data.get("cka")
     L = num_layers(data)
@@ -68,7 +70,7 @@ def cka_matrix(data: dict) -> Figure | None:
     return fig
 
 
-def ablation(data: dict) -> Figure | None:
+def ablation(data: dict[str, Any]) -> Figure | None:
     """Drop in target log-prob and in first-token accuracy when each block is skipped."""
     abl = data.get("ablation")
     L = num_layers(data)
@@ -91,7 +93,7 @@ def ablation(data: dict) -> Figure | None:
     return fig
 
 
-def tracing(data: dict) -> Figure | None:
+def tracing(data: dict[str, Any]) -> Figure | None:
     """Causal tracing: indirect effect of restoring the clean state at each layer (last
     subject token), and under it ROME's aligned layer × position map when the run has one."""
     ct = data.get("causal_tracing")

@@ -9,6 +9,8 @@ kl [K+1], accuracy_auc, logprob_auc, vs_random, *_band}}, best, not_removable}``
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -28,15 +30,18 @@ def color(name: str) -> str:
     return RANDOM_COLOR if name == RANDOM else criterion_colour(name)
 
 
-def curves_of(data: dict) -> dict[str, dict] | None:
+def curves_of(data: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     """The removal curves of a run, ``None`` when it has none."""
     removal = data.get("removal")
     if not removal or not isinstance(removal.get("curves"), dict) or not removal["curves"]:
         return None
-    return removal["curves"]
+    curves: dict[str, dict[str, Any]] = removal["curves"]
+    return curves
 
 
-def draw_random(ax: Axes, x: np.ndarray, curve: dict, key: str, label: str, tint: str) -> None:
+def draw_random(
+    ax: Axes, x: np.ndarray, curve: dict[str, Any], key: str, label: str, tint: str
+) -> None:
     """The mean of the random orders, dashed, over its ``[min, max]`` band."""
     band = curve.get(f"{key}_band")
     if isinstance(band, list) and len(band) == 2:
@@ -44,7 +49,7 @@ def draw_random(ax: Axes, x: np.ndarray, curve: dict, key: str, label: str, tint
     ax.plot(x, floats(curve[key]), color=tint, ls="--", lw=1.6, marker=".", label=label)
 
 
-def removal_curves(data: dict) -> Figure | None:
+def removal_curves(data: dict[str, Any]) -> Figure | None:
     """Accuracy and target log-prob against the number of removed blocks, per criterion."""
     curves = curves_of(data)
     if curves is None:
@@ -74,7 +79,7 @@ def removal_curves(data: dict) -> Figure | None:
     return fig
 
 
-def removal_rows(data: dict) -> list[dict]:
+def removal_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The table of areas: one row per criterion, best first marked."""
     curves = curves_of(data) or {}
     removal = data.get("removal") or {}
@@ -95,7 +100,7 @@ def removal_rows(data: dict) -> list[dict]:
     ]
 
 
-def removal_note(data: dict) -> str:
+def removal_note(data: dict[str, Any]) -> str:
     """How the table was computed, in one paragraph."""
     removal = data.get("removal")
     if not removal:
@@ -111,7 +116,7 @@ def removal_note(data: dict) -> str:
     )
 
 
-def _vs_random(curve: dict) -> str:
+def _vs_random(curve: dict[str, Any]) -> str:
     band = curve.get("accuracy_auc_band") or curve.get("logprob_auc_band")
     if band:
         return f"band [{band[0]:.3f}, {band[1]:.3f}]"

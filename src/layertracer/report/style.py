@@ -15,16 +15,21 @@ import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from layertracer.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 DPI = 150
 NOTEBOOK_DPI = 100  # figures shown in a notebook cell (``ReportFigure._repr_png_``)
@@ -48,7 +53,7 @@ DATA = "#1f2a44"  # curves and bars of one run
 ACCENT = "#d62728"  # chosen layers: particle, vulnerable, critical
 UNSTABLE = "#b8860b"  # a vulnerable layer that is not stable across seeds
 RUN_COLORS = ("#1f4e9c", "#c0392b", "#1e8449", "#7d3c98", "#b9770e", "#17202a", "#c2185b")
-RC = {
+RC: dict[RcKeyType, Any] = {
     "text.parse_math": False,  # prompts and tokens may contain "$"
     "svg.hashsalt": "layertracer",  # stable SVG ids: a rebuilt report is identical
     "font.size": 9,
@@ -161,7 +166,7 @@ def draw_strip(
     return list(dict.fromkeys(kind for states in rows for kind in states))
 
 
-def strip_legend(fig: Figure, kinds: Sequence[str], extra: Sequence[object] = ()) -> None:
+def strip_legend(fig: Figure, kinds: Sequence[str], extra: Sequence[Artist] = ()) -> None:
     """Legend of block kinds (and any ``extra`` handles) under the figure."""
     handles = [*extra, *(Patch(color=kind_color(k), label=k) for k in kinds)]
     longest = max((len(str(h.get_label())) for h in handles), default=1)
@@ -208,7 +213,7 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def shorten(text: str, width: int = 28) -> str:
+def shorten(text: object, width: int = 28) -> str:
     """``text`` on one line, cut to ``width`` characters with an ellipsis."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -7,6 +7,8 @@ pairs, most probable first. Runs without it get a note in the report instead.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -16,12 +18,12 @@ from layertracer.report.data import num_layers
 from layertracer.report.style import ACCENT, ReportFigure, shorten
 
 
-def has_topk(data: dict) -> bool:
+def has_topk(data: dict[str, Any]) -> bool:
     """Whether the run recorded top-k tokens for its prompts."""
     return any(isinstance(row.get("topk"), list) and row["topk"] for row in data["prompts"])
 
 
-def choose_prompt(data: dict, wanted: str | int | None = None) -> int | None:
+def choose_prompt(data: dict[str, Any], wanted: str | int | None = None) -> int | None:
     """Index of the prompt to show: ``wanted`` (id or index), else a telling default.
 
     The default is the first correct prompt with a particle, else the first correct one,
@@ -43,11 +45,12 @@ def choose_prompt(data: dict, wanted: str | int | None = None) -> int | None:
             f"prompt {wanted!r}: no prompt with top-k tokens has this id or index (ids: "
             f"{ids}{', ...' if len(usable) > 5 else ''}; indexes 0..{len(rows) - 1})"
         )
-    for test in (
+    tests: tuple[Callable[[dict[str, Any]], object], ...] = (
         lambda r: r.get("correct") and r.get("particle_layer") is not None,
         lambda r: r.get("correct"),
         lambda r: True,
-    ):
+    )
+    for test in tests:
         for n in usable:
             if test(rows[n]):
                 return n
@@ -83,7 +86,7 @@ def token_text(token: str) -> str:
     return shorten(text, 14) if text else "∅"
 
 
-def topk_table(data: dict, index: int) -> Figure:
+def topk_table(data: dict[str, Any], index: int) -> Figure:
     """Layers (rows, 0 at the top) × rank (columns): token and probability, shaded by it."""
     row, L = data["prompts"][index], num_layers(data)
     k = max(len(layer) for layer in row["topk"])

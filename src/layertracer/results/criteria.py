@@ -101,7 +101,7 @@ def colour(name: str, default: str = "#444444") -> str:
     return default if found is None else found.colour
 
 
-def curves_of(data: dict) -> dict[str, list[float | None]]:
+def curves_of(data: dict[str, Any]) -> dict[str, list[float | None]]:
     """The run-level curve of every criterion of a results.json object: the agreement
     curves, else the removal scores (``{}`` when neither ran)."""
     for section, key in (("agreement", "curves"), ("removal", "scores")):
@@ -111,7 +111,7 @@ def curves_of(data: dict) -> dict[str, list[float | None]]:
     return {}
 
 
-def chosen_layers(data: dict) -> dict[str, int | None]:
+def chosen_layers(data: dict[str, Any]) -> dict[str, int | None]:
     """The most critical layer of every criterion of a results.json object (the argmax of
     its curve, lowest on ties; ``None`` without a finite value)."""
     return {

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ CSV_FIELDS = (
 )
 
 
-def prompts_csv(prompts: Iterable[dict]) -> str:
+def prompts_csv(prompts: Iterable[dict[str, Any]]) -> str:
     """One CSV row per prompt with the scalar fields of ``CSV_FIELDS`` (formula-like texts
     quoted, :func:`_cell`)."""
     buffer = io.StringIO()
@@ -55,7 +56,7 @@ def _cell(value: object) -> object:
 def arrays_npz(arrays: dict[str, np.ndarray]) -> bytes:
     """The arrays as the bytes of an uncompressed ``.npz`` file."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # stub: **kwds vs allow_pickle
     return buffer.getvalue()
 
 
@@ -65,7 +66,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def arrays_to_data(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
+def arrays_to_data(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Arrays as plain data (``Results.to_dict()["arrays"]``): per name its ``dtype``,
     ``shape`` and flat ``values`` (``Results.to_dict`` makes NaN ``None``)."""
     return {

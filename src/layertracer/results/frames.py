@@ -45,7 +45,7 @@ Rows = list[dict[str, Any]]
 INSTALL = "pip install 'layertracer[notebook]'"
 
 
-def to_frame(data: dict, section: str) -> Any:
+def to_frame(data: dict[str, Any], section: str) -> Any:
     """The tidy DataFrame of ``section`` of a results.json object (see module docstring).
 
     Raises:
@@ -67,7 +67,7 @@ def to_frame(data: dict, section: str) -> Any:
     return frame
 
 
-def available(data: dict) -> list[str]:
+def available(data: dict[str, Any]) -> list[str]:
     """The sections this run has frames for, in a fixed order."""
     return [
         name
@@ -87,13 +87,13 @@ def _put(row: dict[str, Any], key: str, value: object) -> None:
         row[key] = value
 
 
-def _prompts(data: dict) -> Rows:
+def _prompts(data: dict[str, Any]) -> Rows:
     return [
         {k: v for k, v in row.items() if not isinstance(v, (list, dict))} for row in data["prompts"]
     ]
 
 
-def _lens(data: dict) -> Rows:
+def _lens(data: dict[str, Any]) -> Rows:
     rows = []
     for n, row in enumerate(data["prompts"]):
         topk, answer = row.get("topk"), row.get("answer_logprob")
@@ -109,7 +109,7 @@ def _lens(data: dict) -> Rows:
     return rows
 
 
-def _layers(data: dict) -> Rows:
+def _layers(data: dict[str, Any]) -> Rows:
     import numpy as np
 
     types = ["embedding", *data["model"]["layer_types"]]
@@ -138,10 +138,10 @@ def _per_layer_table() -> tuple[tuple[str, str, str], ...]:
     return PER_LAYER
 
 
-def _per_layer(section: str) -> Callable[[dict], Rows]:
+def _per_layer(section: str) -> Callable[[dict[str, Any]], Rows]:
     """One row per layer state with the section's per-layer arrays."""
 
-    def rows(data: dict) -> Rows:
+    def rows(data: dict[str, Any]) -> Rows:
         part = data[section]
         names = [n for s, n, shape in _per_layer_table() if s == section and shape == "layers"]
         names = [n for n in names if isinstance(part.get(n), list)]
@@ -154,11 +154,11 @@ def _per_layer(section: str) -> Callable[[dict], Rows]:
     return rows
 
 
-def _particles(data: dict) -> Rows:
+def _particles(data: dict[str, Any]) -> Rows:
     return [{"layer": i, "prompts": c} for i, c in enumerate(data["particles"]["histogram"])]
 
 
-def _sensitivity(data: dict) -> Rows:
+def _sensitivity(data: dict[str, Any]) -> Rows:
     table = data["particles"].get("sensitivity") or {}
     return [
         {"delta": float(d), **stats}
@@ -166,7 +166,7 @@ def _sensitivity(data: dict) -> Rows:
     ]
 
 
-def _vulnerability(data: dict) -> Rows:
+def _vulnerability(data: dict[str, Any]) -> Rows:
     vul = data["vulnerability"]
     mean, std = vul.get("js_mean") or [], vul.get("js_std") or []
     massive = vul.get("masked_massive") or {}
@@ -183,7 +183,7 @@ def _vulnerability(data: dict) -> Rows:
     return rows
 
 
-def _cka(data: dict) -> Rows:
+def _cka(data: dict[str, Any]) -> Rows:
     matrix = data["cka"]["matrix"]
     return [
         {"layer_a": a, "layer_b": b, "cka": value}
@@ -192,7 +192,7 @@ def _cka(data: dict) -> Rows:
     ]
 
 
-def _criteria(data: dict) -> Rows:
+def _criteria(data: dict[str, Any]) -> Rows:
     chosen = chosen_layers(data)
     rows = []
     for name, curve in curves_of(data).items():
@@ -204,7 +204,7 @@ def _criteria(data: dict) -> Rows:
     return rows
 
 
-def _agreement(data: dict) -> Rows:
+def _agreement(data: dict[str, Any]) -> Rows:
     part = data["agreement"]
     chosen = part.get("chosen_layers") or {}
     rows = []
@@ -217,7 +217,7 @@ def _agreement(data: dict) -> Rows:
     return rows
 
 
-def _removal(data: dict) -> Rows:
+def _removal(data: dict[str, Any]) -> Rows:
     part = data["removal"]
     rows = []
     for criterion, curve in part["curves"].items():
@@ -235,7 +235,7 @@ def _removal(data: dict) -> Rows:
     return rows
 
 
-def _suites(data: dict) -> Rows:
+def _suites(data: dict[str, Any]) -> Rows:
     return [  # without the per-layer js_mean (one number per cell)
         {"suite": name, **{k: v for k, v in summary.items() if not isinstance(v, list)}}
         for name, summary in data["suites"].items()
@@ -243,7 +243,7 @@ def _suites(data: dict) -> Rows:
 
 
 # name -> (the results.json key it needs, "a|b": either, or None: always there; its rows)
-SECTIONS: dict[str, tuple[str | None, Callable[[dict], Rows]]] = {
+SECTIONS: dict[str, tuple[str | None, Callable[[dict[str, Any]], Rows]]] = {
     "prompts": (None, _prompts),
     "lens": (None, _lens),
     "layers": (None, _layers),

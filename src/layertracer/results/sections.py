@@ -28,7 +28,7 @@ from layertracer.results.method_sections import (
     TracingSection,
     VulnerabilitySection,
 )
-from layertracer.results.section import EACH, LAYERS, ROWS, PerLayer, Section, layer_fields
+from layertracer.results.section import LAYERS, ROWS, PerLayer, Section, layer_fields
 
 __all__ = [
     "AblationSection",
@@ -104,8 +104,6 @@ class LensSection(Section):
     answer_logprob_max_abs_err: float | None = None
     kind: str | None = None
     other: str | None = None
-    kl_bits: Annotated[dict[str, PerLayer] | None, EACH] = None
-    tuned: dict | None = None
 
 
 class PromptRow(Section):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from layertracer.results.criteria import chosen_layers
 
@@ -30,7 +31,7 @@ def fmt(value: object, spec: str = ".3g") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def key_numbers(data: dict) -> dict:
+def key_numbers(data: dict[str, Any]) -> dict[str, Any]:
     """The run's headline numbers by name (``null`` where a method did not run): the one
     place they are read from a results.json object, for ``run --json`` and the rows."""
     particles = data.get("particles") or {}
@@ -57,7 +58,7 @@ def key_numbers(data: dict) -> dict:
     }
 
 
-def summary_rows(data: dict) -> list[SummaryRow]:
+def summary_rows(data: dict[str, Any]) -> list[SummaryRow]:
     """The summary of a results.json object: accuracy, fidelity, particles, the vulnerable
     layer with its stability, and the critical layer of every other method that ran."""
     numbers = key_numbers(data)
@@ -79,7 +80,7 @@ def summary_rows(data: dict) -> list[SummaryRow]:
     return rows
 
 
-def _answer_rows(numbers: dict) -> list[SummaryRow]:
+def _answer_rows(numbers: dict[str, Any]) -> list[SummaryRow]:
     """Full-answer accuracy, where the run has it (``--full-target``)."""
     if numbers["full_answer_accuracy"] is None:
         return []
@@ -87,7 +88,7 @@ def _answer_rows(numbers: dict) -> list[SummaryRow]:
     return [SummaryRow("full-answer accuracy (greedy answer = whole target)", value)]
 
 
-def _particle_rows(part: dict) -> list[SummaryRow]:
+def _particle_rows(part: dict[str, Any]) -> list[SummaryRow]:
     if not part:
         return []
     rows = [SummaryRow(f"particle layer median (δ = {part.get('delta')})", _median(part))]
@@ -104,14 +105,14 @@ def _particle_rows(part: dict) -> list[SummaryRow]:
     return rows
 
 
-def _median(stats: dict) -> str:
+def _median(stats: dict[str, Any]) -> str:
     median = fmt(stats.get("median"), "g")
     if stats.get("median") is not None:
         median += f" (IQR {fmt(stats.get('iqr'), 'g')})"
     return median
 
 
-def layer_set(layers: list[int]) -> str:
+def layer_set(layers: list[int] | None) -> str:
     """A set of layers in words: ``16–18`` when contiguous, else ``{3, 7, 12}``."""
     if not layers:
         return "–"
@@ -128,7 +129,7 @@ RULE_NAMES = {
 }
 
 
-def vulnerable_line(vul: dict) -> str:
+def vulnerable_line(vul: dict[str, Any]) -> str:
     """``layer 12 (95% set 12–13, reliability 0.98, 6 seeds)``: the vulnerable layer with
     its uncertainty (older runs: seed agreement instead); ``none stands out (…)`` when the
     interior rule names no layer."""
@@ -145,7 +146,7 @@ def vulnerable_line(vul: dict) -> str:
     return f"{head} ({', '.join(parts)}, {seeds} seeds)"
 
 
-def endpoint_line(vul: dict) -> str | None:
+def endpoint_line(vul: dict[str, Any]) -> str | None:
     """The global argmax beside an interior layer, in one line (``None`` for the argmax
     rule or a run without it)."""
     if vul.get("layer_rule", "argmax") == "argmax" or vul.get("argmax_layer") is None:
@@ -161,7 +162,7 @@ def endpoint_line(vul: dict) -> str | None:
     )
 
 
-def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
+def _vulnerability_rows(vul: dict[str, Any]) -> list[SummaryRow]:
     if not vul:
         return []
     i = vul.get("vulnerable_layer")
@@ -196,7 +197,7 @@ def _vulnerability_rows(vul: dict) -> list[SummaryRow]:
     ]
 
 
-def _js_value(vul: dict, i: int) -> str:
+def _js_value(vul: dict[str, Any], i: int) -> str:
     """The mean JS at layer ``i`` with its bootstrap band, and an interior peak's prominence
     (its uncertainty is the layer's 95% set, shown beside the layer)."""
     ci = (vul.get("js_ci95") or [None] * (i + 1))[i]
@@ -209,7 +210,7 @@ def _js_value(vul: dict, i: int) -> str:
     return value
 
 
-def _method_rows(data: dict, numbers: dict) -> list[SummaryRow]:
+def _method_rows(data: dict[str, Any], numbers: dict[str, Any]) -> list[SummaryRow]:
     rows = []
     if data.get("cka"):
         rows.append(
@@ -230,7 +231,7 @@ def _method_rows(data: dict, numbers: dict) -> list[SummaryRow]:
     return rows
 
 
-def _criteria_rows(numbers: dict) -> list[SummaryRow]:
+def _criteria_rows(numbers: dict[str, Any]) -> list[SummaryRow]:
     """The most critical layer of every criterion measured (agreement or removal ran)."""
     chosen = numbers["criterion_layers"]
     if not chosen:
@@ -239,7 +240,7 @@ def _criteria_rows(numbers: dict) -> list[SummaryRow]:
     return [SummaryRow("most critical layer per criterion (argmax)", value)]
 
 
-def _removal_value(removal: dict) -> str:
+def _removal_value(removal: dict[str, Any]) -> str:
     """The best criterion of layer removal, its accuracy area and random's, in words."""
     best, K = removal.get("best"), removal.get("max_blocks")
     curves = removal.get("curves") or {}
@@ -254,7 +255,7 @@ def _removal_value(removal: dict) -> str:
     )
 
 
-def suite_line(summary: dict) -> str:
+def suite_line(summary: dict[str, Any]) -> str:
     """One suite's summary in words (``results.suites[name]``)."""
     accuracy = f"first-token accuracy {fmt(summary.get('accuracy'), '.3f')}"
     parts = [f"{summary.get('items')} items", accuracy]

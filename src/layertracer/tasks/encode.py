@@ -81,4 +81,5 @@ def chat_prompt(tokenizer: Any, prompt: str) -> str:
         name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
         raise ConfigError(f"--chat-template: the tokenizer of {name!r} has no chat template")
     messages = [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text: str = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text

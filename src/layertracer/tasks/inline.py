@@ -112,7 +112,7 @@ def _name_position(message: str) -> str:
     return _FIRST_USED.sub(lambda m: f"(first used by [{m[1]}])", message)
 
 
-def _frame_row(row: dict) -> dict:
+def _frame_row(row: dict[str, Any]) -> dict[str, Any]:
     """A DataFrame row as a dict; an id that pandas turned into a float because another
     row has none (``7`` -> ``7.0``) is an integer again."""
     value = row.get("id")

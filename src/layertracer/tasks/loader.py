@@ -17,7 +17,13 @@ from pathlib import Path
 from layertracer.errors import TaskError
 from layertracer.tasks.hfdata import is_dataset_dir, read_dataset
 from layertracer.tasks.parse import REQUIRED_COLUMNS, problem
-from layertracer.tasks.records import check_records, parse_items, raise_first, spacing_warnings
+from layertracer.tasks.records import (
+    Numbered,
+    check_records,
+    parse_items,
+    raise_first,
+    spacing_warnings,
+)
 from layertracer.tasks.registry import is_suite, suite_names, suite_text
 from layertracer.tasks.schema import Task
 
@@ -98,7 +104,7 @@ def validate_file(
         return [str(err)]
 
 
-def _parse(src: _Source, split: str | None, fields: tuple[str, str]) -> tuple[list, list[str]]:
+def _parse(src: _Source, split: str | None, fields: tuple[str, str]) -> tuple[Numbered, list[str]]:
     """The numbered items and the problems of a source (built-in suites keep their names)."""
     if src.source.startswith("builtin:"):
         fields = REQUIRED_COLUMNS

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from layertracer.engine.batching import Batch
 from layertracer.methods.cka.core import cka_from_grams, grams_from_rows, ratio
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import capture_blocks, forward
@@ -51,6 +55,23 @@ def choose_form(count: int, hidden: int, num_states: int) -> str:
     return "gram" if gram <= features else "features"
 
 
+@dataclass
+class _PairSums:
+    """The sums of one pair of layers ``(i ≤ j)`` (see :class:`FeatureSums`)."""
+
+    c: npt.NDArray[np.float64]  # Σ x_i x_jᵀ [d, d]
+    v: npt.NDArray[np.float64]  # Σ ‖x_j‖² x_i [d]
+    u: npt.NDArray[np.float64]  # Σ ‖x_i‖² x_j [d]
+    w: float = 0.0  # Σ ‖x_i‖²‖x_j‖²
+
+    def merge(self, other: _PairSums) -> None:
+        """Adds another process's sums."""
+        self.c = self.c + other.c
+        self.v = self.v + other.v
+        self.u = self.u + other.u
+        self.w = self.w + other.w
+
+
 class FeatureSums:
     """Streamed sums over prompts from which both estimators follow (the ``features`` form).
 
@@ -63,7 +84,10 @@ class FeatureSums:
         self.s = np.zeros((num_states, hidden))
         self.q = np.zeros(num_states)
         pairs = [(i, j) for i in range(num_states) for j in range(i, num_states)]
-        self.pairs = {p: [np.zeros((hidden, hidden)), 0, 0, 0.0] for p in pairs}
+        self.pairs = {
+            p: _PairSums(np.zeros((hidden, hidden)), np.zeros(hidden), np.zeros(hidden))
+            for p in pairs
+        }
 
     def add(self, reps: np.ndarray) -> None:
         """Adds prompts' representations. ``[B, L+1, d]``"""
@@ -73,10 +97,10 @@ class FeatureSums:
         self.q += sq.sum(0)
         for (i, j), acc in self.pairs.items():
             x, y = reps[:, i], reps[:, j]
-            acc[0] += x.T @ y
-            acc[1] = acc[1] + sq[:, j] @ x
-            acc[2] = acc[2] + sq[:, i] @ y
-            acc[3] += float(sq[:, i] @ sq[:, j])
+            acc.c += x.T @ y
+            acc.v = acc.v + sq[:, j] @ x
+            acc.u = acc.u + sq[:, i] @ y
+            acc.w += float(sq[:, i] @ sq[:, j])
 
     def merge(self, other: FeatureSums) -> None:
         """Adds another process's sums over its prompts."""
@@ -84,13 +108,13 @@ class FeatureSums:
         self.s += other.s
         self.q += other.q
         for key, acc in self.pairs.items():
-            for slot, value in enumerate(other.pairs[key]):
-                acc[slot] = acc[slot] + value
+            acc.merge(other.pairs[key])
 
     def hsic(self, i: int, j: int, estimator: str) -> float:
         """HSIC of layers ``i`` and ``j`` (same scale as :func:`.core._hsic`)."""
-        n, (c, v, u, w) = self.n, self.pairs[(min(i, j), max(i, j))]
-        sx, sy, qx, qy = self.s[i], self.s[j], self.q[i], self.q[j]
+        n, pair = self.n, self.pairs[(min(i, j), max(i, j))]
+        c, v, u, w = pair.c, pair.v, pair.u, pair.w
+        sx, sy, qx, qy = self.s[i], self.s[j], float(self.q[i]), float(self.q[j])
         if i > j:
             c, v, u = c.T, u, v
         if estimator == "biased":
@@ -141,7 +165,7 @@ class Collector:
             self.rows.update(zip(index, reps, strict=True))
 
 
-def clean_states(model: torch.nn.Module, anatomy: Anatomy, batch: object) -> list[torch.Tensor]:
+def clean_states(model: torch.nn.Module, anatomy: Anatomy, batch: Batch) -> list[torch.Tensor]:
     """The ``L+1`` layer states of one clean forward of ``batch``. ``[B, T, d]`` each"""
     with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
         forward(model, batch.input_ids, batch.attention_mask, torch.unique(batch.last))
@@ -151,8 +175,8 @@ def clean_states(model: torch.nn.Module, anatomy: Anatomy, batch: object) -> lis
 def finish(
     collector: Collector,
     estimator: str,
-    gather: Callable = lambda rows: rows,
-    all_gather: Callable = lambda value: [value],
+    gather: Callable[[dict[int, Any]], dict[int, Any]] = lambda rows: rows,
+    all_gather: Callable[[FeatureSums], list[FeatureSums]] = lambda value: [value],
 ) -> tuple[np.ndarray, list[np.ndarray] | None, int]:
     """The CKA matrix ``[L+1, L+1]``, the Gram matrices (``gram`` form, else ``None``) and n.
 

@@ -14,17 +14,22 @@ feature sums when that needs less memory).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from layertracer.methods.metrics import F64, Floating
 
-def center(x: np.ndarray) -> np.ndarray:
+
+def center(x: Floating) -> F64:
     """Column-centred float64 copy. ``[n, d] -> [n, d]``"""
-    x = np.asarray(x, dtype=np.float64)
-    return x - x.mean(axis=0, keepdims=True)
+    x64 = np.asarray(x, dtype=np.float64)
+    centred: F64 = x64 - x64.mean(axis=0, keepdims=True)
+    return centred
 
 
-def _prepare(grams: list[np.ndarray], estimator: str) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(grams: list[F64], estimator: str) -> tuple[F64, F64]:
     """Gram matrices made ready for HSIC: flattened ``[m, n²]`` and their row sums ``[m, n]``.
 
     ``biased``: double-centred ``HKH``; ``debiased``: the diagonal set to zero (``K̃``).
@@ -38,7 +43,18 @@ def _prepare(grams: list[np.ndarray], estimator: str) -> tuple[np.ndarray, np.nd
     return g.reshape(len(g), -1), g.sum(2)
 
 
-def _hsic(a: tuple, b: tuple, estimator: str, outer: bool) -> np.ndarray:
+def _pairwise(x: F64, y: F64) -> F64:
+    """Every row of ``x`` dotted with every row of ``y``. ``[m, k], [m', k] -> [m, m']``"""
+    return x @ y.T
+
+
+def _rowwise(x: F64, y: F64) -> F64:
+    """Row ``i`` of ``x`` dotted with row ``i`` of ``y``. ``[m, k], [m, k] -> [m]``"""
+    out: F64 = (x * y).sum(-1)
+    return out
+
+
+def _hsic(a: tuple[F64, F64], b: tuple[F64, F64], estimator: str, outer: bool) -> F64:
     """HSIC (up to a factor ``1/n²`` or ``1/n(n−3)`` that cancels in CKA) of prepared Grams.
 
     Args:
@@ -49,24 +65,25 @@ def _hsic(a: tuple, b: tuple, estimator: str, outer: bool) -> np.ndarray:
     """
     (fa, ra), (fb, rb) = a, b
     n = ra.shape[1]
-    dot = (lambda x, y: x @ y.T) if outer else (lambda x, y: (x * y).sum(-1))
+    dot: Callable[[F64, F64], F64] = _pairwise if outer else _rowwise
     if n < (2 if estimator == "biased" else 4):
         return np.full((len(fa), len(fb)) if outer else len(fa), math.nan)
     if estimator == "biased":
         return dot(fa, fb)
     sa, sb = ra.sum(1), rb.sum(1)
     sums = np.outer(sa, sb) if outer else sa * sb
-    return dot(fa, fb) + sums / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dot(ra, rb)
+    hsic: F64 = dot(fa, fb) + sums / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * dot(ra, rb)
+    return hsic
 
 
-def ratio(xy: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+def ratio(xy: F64, xx: F64, yy: F64) -> F64:
     """``xy / sqrt(xx·yy)``; NaN where a self-similarity is not positive."""
     ok = (xx > 0) & (yy > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ok, xy / np.sqrt(np.where(ok, xx * yy, 1.0)), math.nan)
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, estimator: str = "biased") -> float:
+def linear_cka(x: Floating, y: Floating, estimator: str = "biased") -> float:
     """Linear CKA of two representations of the same ``n`` inputs.
 
     Args:
@@ -78,11 +95,11 @@ def linear_cka(x: np.ndarray, y: np.ndarray, estimator: str = "biased") -> float
         CKA, in [0, 1] for ``biased`` (the debiased value can leave [0, 1] slightly); NaN
         where undefined. Invariant to rotations and isotropic scaling of ``x`` or ``y``.
     """
-    x, y = center(x), center(y)
-    return float(cka_from_grams([x @ x.T, y @ y.T], estimator)[0, 1])  # Grams [n, n]
+    xc, yc = center(x), center(y)
+    return float(cka_from_grams([xc @ xc.T, yc @ yc.T], estimator)[0, 1])  # Grams [n, n]
 
 
-def cka_from_grams(grams: list[np.ndarray], estimator: str) -> np.ndarray:
+def cka_from_grams(grams: list[F64], estimator: str) -> F64:
     """The CKA matrix of all pairs of layers from their Gram matrices. ``-> [L+1, L+1]``"""
     prepared = _prepare(grams, estimator)
     hsic = _hsic(prepared, prepared, estimator, outer=True)  # [L+1, L+1]
@@ -90,7 +107,7 @@ def cka_from_grams(grams: list[np.ndarray], estimator: str) -> np.ndarray:
     return ratio(hsic, diag[:, None], diag[None, :])
 
 
-def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray) -> np.ndarray:
+def neighbour_delta(grams: list[F64], estimator: str, weights: F64) -> F64:
     """δ_ℓ of weighted prompt samples, e.g. bootstrap resamples. ``[B, n] -> [B, L+1]``
 
     ``weights[b, p]`` is how often prompt ``p`` occurs in sample ``b`` (all ones: the run
@@ -104,7 +121,7 @@ def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray
     kw = [w @ g for g in grams]  # [B, n] each (Grams are symmetric)
     diag = [np.diag(g) for g in grams]
 
-    def hsic(i: int, j: int) -> np.ndarray:  # [B]
+    def hsic(i: int, j: int) -> F64:  # [B]
         quad = ((w @ (grams[i] * grams[j])) * w).sum(1)
         if estimator == "biased":
             cross = (w * kw[i] * kw[j]).sum(1)
@@ -129,7 +146,7 @@ def neighbour_delta(grams: list[np.ndarray], estimator: str, weights: np.ndarray
     return np.where(count > 0, total / np.maximum(count, 1), math.nan)
 
 
-def delta(matrix: np.ndarray) -> np.ndarray:
+def delta(matrix: F64) -> F64:
     """δ_ℓ = mean CKA of layer ℓ with ℓ−1, ℓ, ℓ+1 (clipped at the ends). ``[L+1, L+1] -> [L+1]``
 
     Undefined (NaN) entries are left out of the window like layers beyond the ends (e.g.
@@ -148,13 +165,13 @@ def delta(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def critical_layers(deltas: np.ndarray) -> list[int]:
+def critical_layers(deltas: F64) -> list[int]:
     """Blocks 1..L ranked by smallest δ_ℓ (ties: lower layer first; NaN left out)."""
     blocks = [i for i in range(1, len(deltas)) if math.isfinite(deltas[i])]
     return sorted(blocks, key=lambda i: (deltas[i], i))
 
 
-def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) -> dict:
+def summarize(matrix: F64, estimator: str, kind: str, n: int, form: str) -> dict[str, Any]:
     """The ``cka`` results section (``results.sections.CKASection``) from the CKA matrix
     ``[L+1, L+1]``."""
     deltas = delta(matrix)
@@ -172,7 +189,7 @@ def summarize(matrix: np.ndarray, estimator: str, kind: str, n: int, form: str) 
     }
 
 
-def grams_from_rows(rows: dict[int, np.ndarray]) -> list[np.ndarray]:
+def grams_from_rows(rows: dict[int, F64]) -> list[F64]:
     """Per layer the Gram matrix of the column-centred representations, prompts in index
     order. ``{index: [L+1, d]} -> L+1 × [n, n]``"""
     stacked = np.stack([rows[n] for n in sorted(rows)])  # [n, L+1, d]

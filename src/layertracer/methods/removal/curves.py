@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class Measures:
         return {"accuracy": acc, "target_logprob": lp, "kl": kl}
 
 
-def with_areas(curve: dict) -> dict:
+def with_areas(curve: dict[str, Any]) -> dict[str, Any]:
     """The curve with its ``accuracy_auc`` and ``logprob_auc``."""
     return {
         **curve,
@@ -88,11 +89,11 @@ def with_areas(curve: dict) -> dict:
     }
 
 
-def random_curve(measures: Measures, orders: list[list[int]], max_blocks: int) -> dict:
+def random_curve(measures: Measures, orders: list[list[int]], max_blocks: int) -> dict[str, Any]:
     """The ``random`` curve: per ``k`` the mean over orders and the ``[min, max]`` band;
     the mean of the orders' areas and their band."""
     curves = [with_areas(measures.curve(order, max_blocks)) for order in orders]
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key in ("accuracy", "target_logprob", "kl"):
         values = np.array([c[key] for c in curves])  # [R, K+1]
         out[key] = values.mean(0).tolist()
@@ -106,13 +107,13 @@ def random_curve(measures: Measures, orders: list[list[int]], max_blocks: int) -
     return out
 
 
-def deciding_area(curves: dict[str, dict]) -> str:
+def deciding_area(curves: dict[str, dict[str, Any]]) -> str:
     """``accuracy_auc`` when every curve has one, else ``logprob_auc``."""
     every = all(c["accuracy_auc"] is not None for c in curves.values())
     return "accuracy_auc" if every else "logprob_auc"
 
 
-def best_criterion(curves: dict[str, dict]) -> str | None:
+def best_criterion(curves: dict[str, dict[str, Any]]) -> str | None:
     """The criterion with the highest accuracy area, ties by log-prob area (by log-prob
     area alone when the unpruned accuracy is 0); ``None`` without areas."""
 
@@ -124,7 +125,7 @@ def best_criterion(curves: dict[str, dict]) -> str | None:
     return max(ranked, key=key) if ranked else None
 
 
-def vs_random(curves: dict[str, dict]) -> None:
+def vs_random(curves: dict[str, dict[str, Any]]) -> None:
     """Adds ``vs_random`` to each criterion: its deciding area ``above``, ``within`` or
     ``below`` the band of the random orders' areas."""
     area = deciding_area(curves)
@@ -145,7 +146,7 @@ def summarize_curves(
     orders: dict[str, list[int]],
     random: list[list[int]],
     max_blocks: int,
-) -> dict:
+) -> dict[str, Any]:
     """``curves`` (per criterion, then ``random``) and the ``best`` criterion."""
     measures = Measures(state, sets)
     curves = {name: with_areas(measures.curve(o, max_blocks)) for name, o in orders.items()}

@@ -78,7 +78,7 @@ class RemovalScan:
         rows: list[torch.Tensor] = [torch.empty(0)] * len(self.sets)  # [B, d] per model
         for group in plan:
             final = self._final_states(runner, batch, states, [self.sets[s] for s in group])
-            parts = gather_rows(final, batch.last.repeat(len(group))).split(batch.size)
+            parts = torch.split(gather_rows(final, batch.last.repeat(len(group))), batch.size)
             for s, part in zip(group, parts, strict=True):
                 rows[s] = part
             on_group()

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -41,13 +42,13 @@ def lens_location(lm: LoadedModel, cfg: LensConfig) -> tuple[str, Path]:
     return key, lens_folder(lm.spec, key)
 
 
-def cached_lens(lm: LoadedModel, cfg: LensConfig) -> tuple[TunedLens, dict] | None:
+def cached_lens(lm: LoadedModel, cfg: LensConfig) -> tuple[TunedLens, dict[str, Any]] | None:
     """The cached tuned lens of ``lm`` under ``cfg``, or ``None`` when there is none."""
     _, folder = lens_location(lm, cfg)
     return _load(folder) if (folder / META).is_file() else None
 
 
-def _load(folder: Path) -> tuple[TunedLens, dict]:
+def _load(folder: Path) -> tuple[TunedLens, dict[str, Any]]:
     """The lens saved in ``folder``; its record says where it is (``folder``)."""
     lens, meta = load_lens(folder)
     return lens, {**meta, "folder": str(folder)}
@@ -59,7 +60,7 @@ def tuned_lens(
     cfg: LensConfig,
     stage: Stage,
     note: Callable[[str], None] = lambda _: None,
-) -> tuple[TunedLens, dict]:
+) -> tuple[TunedLens, dict[str, Any]]:
     """The tuned lens of ``lm``: from the cache, or trained now (``note`` says so first)
     and cached.
 
@@ -95,7 +96,7 @@ def tuned_lens(
 
 def train_and_measure(
     lm: LoadedModel, anatomy: Anatomy, cfg: LensConfig, stage: Stage
-) -> tuple[TunedLens, dict]:
+) -> tuple[TunedLens, dict[str, Any]]:
     """Collects the corpus's layer states, trains the translators and measures both lenses'
     held-out ``kl_bits``; returns the lens and its record."""
     start, seconds = time.perf_counter(), {}

@@ -72,7 +72,7 @@ def kl_step(anatomy: Anatomy, lens: TunedLens, states: torch.Tensor) -> float:
         )  # [c, n, d]
         lens_lp = log_probs(anatomy, moved.reshape(-1, d)).view(len(layers), n, -1)
         loss = (prob * (final - lens_lp)).sum(-1).mean(-1).sum()
-        loss.backward()
+        torch.autograd.backward(loss)
         total += float(loss.detach())
     return total
 

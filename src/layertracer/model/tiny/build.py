@@ -14,12 +14,15 @@ import copy
 import difflib
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from layertracer.errors import ModelError
 from layertracer.model.tiny.shrink import LAYERS, VOCAB, scale_layer_counts, shrink_config
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 TOKENIZER_DIR = Path(__file__).parent / "tokenizer"
 # Keys that are not config fields of the class that builds them (a config's serialised
@@ -79,7 +82,7 @@ def causal_lm_types() -> list[str]:
     return sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
 
 
-def _model_class(model_type: str) -> type:
+def _model_class(model_type: str) -> type[PreTrainedModel]:
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -90,10 +93,13 @@ def _model_class(model_type: str) -> type:
             f"unknown model type for tiny:{model_type}{hint} "
             "(any causal-LM model_type of the installed transformers works)"
         )
-    return getattr(transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type])
+    model_cls: type[PreTrainedModel] = getattr(
+        transformers, MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]
+    )
+    return model_cls
 
 
-def _default_config(model_type: str, model_cls: type) -> Any:
+def _default_config(model_type: str, model_cls: type[PreTrainedModel]) -> Any:
     """The default config, or its sub-config when the model class is built from one."""
     from transformers import AutoConfig
 
@@ -105,7 +111,7 @@ def _default_config(model_type: str, model_cls: type) -> Any:
     return config
 
 
-def tiny_config(model_type: str, overrides: dict | None = None) -> Any:
+def tiny_config(model_type: str, overrides: dict[str, Any] | None = None) -> Any:
     """The tiny config of ``model_type``, with ``overrides`` set on its text config.
 
     Args:
@@ -142,22 +148,24 @@ def tiny_config(model_type: str, overrides: dict | None = None) -> Any:
     return tiny
 
 
-def _text_dict(small: dict, config: Any) -> dict:
+def _text_dict(small: dict[str, Any], config: Any) -> dict[str, Any]:
     """The dict inside ``small`` that becomes ``config.get_text_config()``."""
     text = config.get_text_config()
     if text is config:
         return small
     name = next(k for k in config.sub_configs if getattr(config, k, None) is text)
-    return small[name]
+    text_dict: dict[str, Any] = small[name]
+    return text_dict
 
 
-def _instantiate(model_cls: type, config: Any, seed: int) -> torch.nn.Module:
+def _instantiate(model_cls: type[PreTrainedModel], config: Any, seed: int) -> torch.nn.Module:
     """Build the model seeded, float32, eager attention where it can be chosen."""
     kwargs = {"attn_implementation": "eager", "experts_implementation": "eager"}
     while True:
         torch.manual_seed(seed)
         try:
-            return model_cls._from_config(config, dtype=torch.float32, **kwargs)
+            model: torch.nn.Module = model_cls._from_config(config, dtype=torch.float32, **kwargs)
+            return model
         except (ValueError, ImportError) as exc:
             dropped = next((k for k in kwargs if kwargs[k] in str(exc) or k in str(exc)), None)
             if dropped is None:
@@ -173,7 +181,9 @@ def _reason(exc: Exception) -> str:
     return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
-def build_tiny(model_type: str, seed: int = 0, overrides: dict | None = None) -> tuple[Any, Any]:
+def build_tiny(
+    model_type: str, seed: int = 0, overrides: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
     """A tiny, randomly initialised causal LM of ``model_type`` and its tokenizer.
 
     Args:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, TypeGuard
 
 HIDDEN, LAYERS, HEAD_DIM = 64, 4, 16
 VOCAB = 1000
@@ -86,35 +85,47 @@ _MAMBA_HEADS = ("mamba_n_heads", "mamba_num_heads", "n_mamba_heads")
 _MAMBA_HEAD_DIM = ("mamba_d_head", "mamba_head_dim", "mamba_headdim")
 
 
-def _first(d: dict, keys: tuple[str, ...]) -> str | None:
+Config = dict[str, Any]  # a config's to_dict() (or a nested part): heterogeneous JSON
+
+
+class _Context(TypedDict, total=False):
+    """Sizes of the enclosing config, for a nested config dict."""
+
+    hidden: int
+    layers: int
+    head_ratio: float
+
+
+def _first(d: Config, keys: tuple[str, ...]) -> str | None:
     return next((k for k in keys if k in d), None)
 
 
-def _int(value: Any) -> bool:
+def _int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _hidden(d: dict) -> int | None:
+def _hidden(d: Config) -> int | None:
     key = _first(d, ("hidden_size", "n_embd", "d_model", "dim", "model_dim", "emb_dim"))
     value = d.get(key) if key else None
     return value if _int(value) and value > 0 else None
 
 
-def _layers(d: dict) -> int | None:
+def _layers(d: Config) -> int | None:
     key = _first(d, ("num_hidden_layers", "n_layer", "n_layers", "num_layers", "decoder_layers"))
     value = d.get(key) if key else None
     return value if _int(value) else None
 
 
-def _head_dim(d: dict) -> int | None:
+def _head_dim(d: Config) -> int | None:
     """``head_dim``, or hidden / heads where it is left to the model."""
-    if _int(d.get("head_dim")):
-        return d["head_dim"]
+    head_dim = d.get("head_dim")
+    if _int(head_dim):
+        return head_dim
     heads, hidden = d.get("num_attention_heads"), _hidden(d)
     return hidden // heads if _int(heads) and heads > 0 and hidden else None
 
 
-def _scalar_rules(d: dict) -> None:
+def _scalar_rules(d: Config) -> None:
     """Fill ``None`` defaults, apply :data:`RULES` and :data:`FIXED`."""
     for key, value in list(d.items()):
         if value is None and key in NONE_DEFAULTS:
@@ -133,7 +144,7 @@ def _scalar_rules(d: dict) -> None:
             d[key] = [tiny if how == "set" else min(v, tiny) for v in value]
 
 
-def select_layers(features: list[tuple], keep: int = LAYERS) -> list[int]:
+def select_layers(features: list[tuple[object, ...]], keep: int = LAYERS) -> list[int]:
     """Indices of ``keep`` layers, in order, holding every kind twice where possible.
 
     ``features[i]`` lists layer ``i``'s kind in each per-layer pattern. Greedy: take the
@@ -181,7 +192,7 @@ def _is_pattern(value: Any, n: int) -> bool:
     )
 
 
-def _per_layer_lists(d: dict, n: int) -> None:
+def _per_layer_lists(d: Config, n: int) -> None:
     """Keep :data:`LAYERS` layers of every per-layer list, index list and layer dict."""
     index_keys = [k for k, v in d.items() if _is_index_list(str(k), v, n)]
     dict_keys = [k for k, v in d.items() if _is_layer_dict(v, n)]
@@ -209,7 +220,7 @@ def _per_layer_lists(d: dict, n: int) -> None:
         }
 
 
-def _derived(d: dict, orig: dict, ctx: dict) -> None:
+def _derived(d: Config, orig: Config, ctx: _Context) -> None:
     """Rules that keep sizes consistent with each other after :func:`_scalar_rules`."""
     if "kv_lora_rank" in d:  # MLA: the rope part is the head_dim, a kv head per query head
         if "head_dim" in d:
@@ -234,7 +245,7 @@ def _derived(d: dict, orig: dict, ctx: dict) -> None:
         d["mrope_section"] = _scale_sections(d["mrope_section"], ctx["head_ratio"])
 
 
-def _layer_counts(d: dict, orig: dict) -> None:
+def _layer_counts(d: Config, orig: Config) -> None:
     """Other layer counts keep their ratio to ``num_hidden_layers`` (longcat: 2 per layer)."""
     n = orig.get("num_hidden_layers")
     if not (_int(n) and n > 0):
@@ -244,13 +255,13 @@ def _layer_counts(d: dict, orig: dict) -> None:
             d[key] = max(1, min(LAYERS, round(orig[key] * d["num_hidden_layers"] / n)))
 
 
-def scale_layer_counts(d: dict, factor: float) -> None:
+def scale_layer_counts(d: Config, factor: float) -> None:
     """Multiply every layer count in ``d`` by ``factor`` (for a derived layer count)."""
     for key in [k for k in d if re.match(LAYER_KEYS, str(k)) and _int(d[k])]:
         d[key] = max(1, int(d[key] * factor))
 
 
-def _ratios(d: dict, orig: dict, hidden: int | None) -> None:
+def _ratios(d: Config, orig: Config, hidden: int | None) -> None:
     """Widths of :data:`RATIO_KEYS` keep their ratio to the hidden size."""
     if not hidden:
         return
@@ -262,7 +273,7 @@ def _ratios(d: dict, orig: dict, hidden: int | None) -> None:
             d[key] = [max(1, round(v * scale)) for v in orig[key]]
 
 
-def _mamba2_heads(d: dict) -> None:
+def _mamba2_heads(d: Config) -> None:
     """Mamba-2 mixers need ``n_heads * head_dim == expand * hidden``."""
     heads = _first(d, _MAMBA_HEADS)
     if heads is None and "num_heads" in d and "expand" in d and "state_size" in d:
@@ -285,23 +296,24 @@ def _scale_sections(sections: list[int], ratio: float) -> list[int]:
     return out
 
 
-def _special_ids(d: dict, ids: dict[str, int], vocab: int) -> None:
+def _special_ids(d: Config, ids: dict[str, int], vocab: int) -> None:
     """bos/eos/pad take the tokenizer's ids; any other special id >= vocab becomes unk."""
     for key, value in list(d.items()):
         name = str(key)
         if not SPECIAL_ID.search(name) or value is None:
             continue
         role = next((r for r in ("pad", "bos", "eos") if name.startswith(r)), None)
-        fix: Callable[[int], int] = (
-            (lambda _v, r=role: ids[r]) if role else (lambda v: v if v < vocab else ids["unk"])
-        )
+
+        def fix(v: int, role: str | None = role) -> int:
+            return ids[role] if role else (v if v < vocab else ids["unk"])
+
         if _int(value):
             d[key] = fix(value)
         elif isinstance(value, list) and all(_int(v) for v in value):
             d[key] = sorted({fix(v) for v in value})
 
 
-def shrink_config(d: dict, ids: dict[str, int], ctx: dict | None = None) -> dict:
+def shrink_config(d: Config, ids: dict[str, int], ctx: _Context | None = None) -> Config:
     """Return a tiny copy of a config dict (and of every nested config dict).
 
     Args:
@@ -313,7 +325,7 @@ def shrink_config(d: dict, ids: dict[str, int], ctx: dict | None = None) -> dict
     Returns:
         The shrunk dict; ``d`` is not modified.
     """
-    ctx = dict(ctx or {})
+    ctx = ctx.copy() if ctx else _Context()
     orig, d = d, dict(d)
     n = _layers(orig) or ctx.get("layers")
     if n and n > LAYERS:
@@ -321,9 +333,13 @@ def shrink_config(d: dict, ids: dict[str, int], ctx: dict | None = None) -> dict
     _scalar_rules(d)
     _derived(d, orig, ctx)
     _special_ids(d, ids, d.get("vocab_size") or VOCAB)
-    ctx.update({k: v for k, v in (("hidden", _hidden(orig)), ("layers", n)) if v})
-    if _head_dim(orig) and _head_dim(d):
-        ctx["head_ratio"] = _head_dim(d) / _head_dim(orig)
+    hidden, head_dim, orig_head_dim = _hidden(orig), _head_dim(d), _head_dim(orig)
+    if hidden:
+        ctx["hidden"] = hidden
+    if n:
+        ctx["layers"] = n
+    if orig_head_dim and head_dim:
+        ctx["head_ratio"] = head_dim / orig_head_dim
     for key, value in d.items():
         if isinstance(value, dict):
             d[key] = shrink_config(value, ids, ctx)
