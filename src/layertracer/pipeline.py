@@ -9,6 +9,7 @@ analysis stages of :mod:`layertracer.stages` in order (particles, vulnerability,
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 
@@ -43,7 +44,7 @@ from layertracer.tasks.inputs import encode_input, load_input
 def trace(
     model: str | LoadedModel | torch.nn.Module,
     task: object,
-    config: RunConfig | dict | None = None,
+    config: RunConfig | dict[str, Any] | None = None,
     tokenizer: object | None = None,
     progress: Progress | None = None,
     checkpoints: Checkpoints | None = None,
@@ -79,7 +80,7 @@ def trace(
     """
     spec = model_spec(model, tokenizer)
     config = replace(as_config(config), model=spec, task=describe(task))
-    if tokenizer is None:
+    if not isinstance(model, torch.nn.Module):  # model_spec: then there is no tokenizer
         return _trace(model, task, config, progress, checkpoints)
     with borrowed(model, tokenizer, spec) as lent:
         return _trace(lent, task, config, progress, checkpoints)
@@ -123,7 +124,7 @@ def _trace(
     vcfg = config.vulnerability
     suites = suite_summaries(rows, with_particles, vcfg.layer_rule, vcfg.interior_margin)
     run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
-    run.results.timing = timing
+    run.results.timing = dict(timing)
     run.results.environment["batching"] = _batching(run)
     if checkpoints is not None and checkpoints.resumed:
         run.results.environment["resumed_batches"] = dict(checkpoints.resumed)
@@ -176,9 +177,9 @@ def _batch_size(run: Run) -> int:
     return auto_batch_size(run.device, need)
 
 
-def _batching(run: Run) -> dict:
+def _batching(run: Run) -> dict[str, Any]:
     """Batch size in effect per stage (smallest over processes) and out-of-memory retries."""
-    stages: dict[str, dict] = {}
+    stages: dict[str, dict[str, int]] = {}
     for part in run.world.all_gather({k: s.record() for k, s in run.sizers.items()}):
         for name, rec in part.items():
             have = stages.setdefault(name, {"size": rec["size"], "oom_retries": 0})

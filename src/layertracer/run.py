@@ -79,8 +79,8 @@ class CleanPass:
     topk_probs: torch.Tensor
     fidelity: float
     stats: ActivationStats
-    bi: torch.Tensor | None = None
-    angular: torch.Tensor | None = None
+    bi: torch.Tensor
+    angular: torch.Tensor
     other_target_prob: torch.Tensor | None = None
 
 
@@ -96,8 +96,8 @@ class Run:
         encoded: Each item's tokens and target token, in task order.
         progress: Where stages report progress.
         timing: Seconds per stage, filled by :meth:`stage`.
-        clean: The clean lens pass (set after it ran).
-        results: The results so far (set after the clean pass).
+        clean: The clean lens pass (a property: set after it ran, an error before).
+        results: The results so far (a property: set after the clean pass).
         sites: Where the vulnerability scan perturbs (found before the lens pass).
         kept: What stages keep for the criteria without publishing it, by name (CKA's
             Gram matrices ``cka_grams``, :mod:`layertracer.results.criteria`).
@@ -115,18 +115,48 @@ class Run:
     encoded: list[Encoded]
     progress: Progress = field(default_factory=SilentProgress)
     timing: dict[str, float] = field(default_factory=dict)
-    clean: CleanPass | None = None
-    results: Results | None = None
     sites: SiteMap | None = None
     kept: dict[str, Any] = field(default_factory=dict)
     world: World = field(default_factory=World)
     batch_size: int = 8
     sizers: dict[str, BatchSizer] = field(default_factory=dict)
     checkpoints: Checkpoints | None = None
-    tuned: tuple[TunedLens, dict] | None = None
+    tuned: tuple[TunedLens, dict[str, Any]] | None = None
     _step: Callable[[], None] = field(default=lambda: None, repr=False)
     _per_batch: int = field(default=1, repr=False)
     _channels: dict[int, str] | None = field(default=None, repr=False)
+    _clean: CleanPass | None = field(default=None, repr=False)
+    _results: Results | None = field(default=None, repr=False)
+
+    @property
+    def clean(self) -> CleanPass:
+        """The clean lens pass (set by :mod:`layertracer.stages.clean`, the first stage).
+
+        Raises:
+            RuntimeError: Read before the clean pass ran (a stage out of order).
+        """
+        if self._clean is None:
+            raise RuntimeError("run.clean read before the clean lens pass ran")
+        return self._clean
+
+    @clean.setter
+    def clean(self, value: CleanPass) -> None:
+        self._clean = value
+
+    @property
+    def results(self) -> Results:
+        """The results so far (set after the clean pass).
+
+        Raises:
+            RuntimeError: Read before they were set (a stage out of order).
+        """
+        if self._results is None:
+            raise RuntimeError("run.results read before the clean lens pass set them")
+        return self._results
+
+    @results.setter
+    def results(self, value: Results) -> None:
+        self._results = value
 
     @property
     def device(self) -> torch.device:
@@ -164,8 +194,8 @@ class Run:
         :attr:`checkpoints`, the state is checkpointed as batches finish, and a resumed run
         loads it and skips the batches done (their progress steps are counted at once)."""
         sizer = self.sizers.setdefault(name, BatchSizer(self.batch_size))
-        saving = state is not None and self.checkpoints is not None
-        done = self.checkpoints.load(name, state) if saving else set()
+        saver = self.checkpoints if state is not None else None
+        done = saver.load(name, state) if saver is not None else set()
         for batch in self.batches():
             key = tuple(batch.index)
             if key in done:
@@ -173,11 +203,11 @@ class Run:
                     self._step()
                 continue
             sizer.run(batch, work)
-            if saving:
+            if saver is not None:
                 done.add(key)
-                self.checkpoints.save(name, done, state)
-        if saving:
-            self.checkpoints.save(name, done, state, final=True)
+                saver.save(name, done, state)
+        if saver is not None:
+            saver.save(name, done, state, final=True)
 
     def blocks_outside_the_stream(self) -> dict[int, str]:
         """Blocks (1-based) that act on later blocks other than through their output — a

@@ -118,8 +118,6 @@ class Results(BaseModel):
             and all(np.array_equal(mine[k], theirs[k], equal_nan=True) for k in mine)
         )
 
-    __hash__ = None  # mutable
-
     def __repr__(self) -> str:
         """One line: model, task, prompts, layers and the methods that ran."""
         methods = ",".join(self.config.get("methods", ()))
@@ -142,7 +140,7 @@ class Results(BaseModel):
             check_length(path, value, shape, self.model.num_layers + 1)
         return self
 
-    def to_dict(self, arrays: bool = True) -> dict:
+    def to_dict(self, arrays: bool = True) -> dict[str, Any]:
         """The results.json object: sections not run left out, NaN and infinities ``null``;
         with ``arrays``, also :attr:`arrays` under ``"arrays"`` (``dtype``, ``shape``,
         ``values`` each; results.json leaves them to ``arrays.npz``), so that
@@ -153,7 +151,7 @@ class Results(BaseModel):
         kept = {k: v for k, v in ordered.items() if v is not None or k == "accuracy"}
         if arrays and self.arrays:
             kept["arrays"] = arrays_to_data(self.arrays)
-        return finite(kept)
+        return {key: finite(value) for key, value in kept.items()}
 
     @classmethod
     def from_dict(cls, data: object, where: str = "results") -> Results:
@@ -192,7 +190,8 @@ class Results(BaseModel):
         Raises:
             ReportError: An output path that is not a folder.
         """
-        return views.show("report", self, out_dir, topk_prompt)
+        page: Path = views.show("report", self, out_dir, topk_prompt)
+        return page
 
     def to_frame(self, section: str = "lens") -> Any:
         """A tidy pandas DataFrame of one section (long format, one row per observation).
@@ -227,7 +226,8 @@ class Results(BaseModel):
 
         The rows are those the terminal and report.html show; the figures are PNG
         ``data:`` URIs, so the notebook keeps them when saved."""
-        return views.show("html", self)
+        html: str = views.show("html", self)
+        return html
 
     def save(self, out_dir: str | Path) -> Path:
         """Writes ``results.json``, ``prompts.csv`` and (when the run has arrays)
@@ -274,9 +274,9 @@ def load(path: str | Path) -> Results:
     return results
 
 
-def per_layer_arrays(results: Results) -> list[tuple[str, list, str]]:
+def per_layer_arrays(results: Results) -> list[tuple[str, Any, str]]:
     """Every per-layer array present, as ``(json path, value, shape)`` (:data:`PER_LAYER`)."""
-    found = []
+    found: list[tuple[str, Any, str]] = []
     for section, name, shape in PER_LAYER:
         part = getattr(results, section)
         value = getattr(part, name, None) if part is not None else None

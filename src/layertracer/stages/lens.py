@@ -4,6 +4,8 @@ distance; always, the pipeline calls it after the clean pass)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from layertracer.engine.batching import Batch, build_batch
 from layertracer.methods import similarity as similarity_method
 from layertracer.methods.full_target import (
@@ -15,7 +17,7 @@ from layertracer.methods.full_target import (
 )
 from layertracer.methods.particles import particle_stats, particles_for
 from layertracer.methods.particles import summarize as summarize_particles
-from layertracer.model.capture import capture_blocks, forward
+from layertracer.model.capture import capture_blocks, forward, output_tensor
 from layertracer.results.sections import ParticlesSection, SimilaritySection
 from layertracer.run import Run
 from layertracer.stages.registry import stage
@@ -32,7 +34,7 @@ def lens(run: Run) -> None:
     anatomy, encoded = run.anatomy, run.encoded
     pad = run.lm.tokenizer.pad_token_id or 0
     sequences, targets = answer_inputs(encoded)
-    values: dict[int, tuple[list[float], bool]] = {}
+    values: dict[int, tuple[list[float | None], bool]] = {}
     errors = [0.0]
     with run.stage("full_target", run.num_batches) as step:
 
@@ -41,9 +43,10 @@ def lens(run: Run) -> None:
             where = answer_positions(encoded, batch.index)
             with capture_blocks(anatomy.blocks, anatomy.slot, keep_inputs=False) as cap:
                 output, _ = forward(run.lm.model, full.input_ids, full.attention_mask)
+            logits = output_tensor(output.logits if hasattr(output, "logits") else output)
             logprob = answer_logprobs(anatomy, cap.states(), where, full.size)  # [B, L+1]
-            own = model_answer_logprobs(output.logits, where, full.size)  # [B]
-            correct = model_answer_correct(output.logits, where, full.size)  # [B]
+            own = model_answer_logprobs(logits, where, full.size)  # [B]
+            correct = model_answer_correct(logits, where, full.size)  # [B]
             errors.append(float((logprob[:, -1] - own).abs().max()))
             for row, n in enumerate(batch.index):
                 values[n] = (logprob[row].tolist(), bool(correct[row]))
@@ -55,9 +58,8 @@ def lens(run: Run) -> None:
         row.answer_logprob, row.answer_correct = gathered[n]
         row.answer_tokens = len(encoded[n].answer_ids)
     run.results.lens.answer_logprob_max_abs_err = max(run.world.all_gather(max(errors)))
-    run.results.answer_accuracy = sum(r.answer_correct for r in run.results.prompts) / len(
-        run.results.prompts
-    )
+    rows = run.results.prompts
+    run.results.answer_accuracy = sum(bool(r.answer_correct) for r in rows) / len(rows)
 
 
 @stage("particles")
@@ -81,7 +83,7 @@ def particles(run: Run) -> None:
         step()
 
 
-def _other_lens(run: Run, section: dict) -> list[int | None] | None:
+def _other_lens(run: Run, section: dict[str, Any]) -> list[int | None] | None:
     """The particles under the other lens (``run.clean.other_target_prob``), summarised
     into ``section["other_lens"]``; ``None`` when the run has no other lens."""
     if run.clean.other_target_prob is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from layertracer.engine.batching import Batch
 from layertracer.engine.replay import gather_scan
 from layertracer.engine.scan import per_replay
@@ -23,7 +25,7 @@ def tracing(run: Run) -> None:
     stack = per_replay(cfg.layers_per_replay, run.device, anatomy.num_layers + 1)
     layers = anatomy.num_layers + 1
     with run.stage("tracing", run.num_batches * (layers + 1)) as step:
-        sums: dict = {}  # per prompt: sums of its subject-token embedding values
+        sums: dict[int, Any] = {}  # per prompt: sums of its subject-token embedding values
 
         def add_sums(batch: Batch) -> None:
             sums.update(subject_sums(model, anatomy, batch, spans))
