@@ -86,9 +86,10 @@ def test_the_paper_protocol_keeps_the_argmax_and_the_default_takes_the_interior_
 
 
 def _section(js: np.ndarray, cfg: VulnerabilityConfig) -> dict:
+    """The section as results.json holds it."""
     state = ScanState({n: js[n] for n in range(len(js))}, ReplayPath())
     plan = MaskPlan(cfg.seeds, [[[]] * js.shape[2]] * js.shape[1], torch.zeros(0), torch.zeros(0))
-    return summarize(state, plan, cfg, [])
+    return summarize(state, plan, cfg, []).model_dump(mode="json", exclude_unset=True)
 
 
 def test_the_section_reports_the_interior_peak_and_keeps_the_global_argmax() -> None:

@@ -1,6 +1,7 @@
 """The package layout draws the architecture: every import runs downwards.
 
-Layers, bottom to top: errors and the version; config; the model and the task inputs; the
+Layers, bottom to top: errors and the version; config and the typed sections of the
+results (schema); the model and the task inputs; the
 engine that runs the model; the methods; the results; a run's stages and the pipeline; the
 report, the notebook views and the command line; the package root. A module may import
 its own subpackage and anything below it, never a layer above it nor a sibling of its own
@@ -21,7 +22,7 @@ import layertracer
 ROOT = Path(layertracer.__file__).parent
 LAYERS = [
     {"_version", "_startup", "errors", "atomic"},
-    {"config"},
+    {"config", "schema"},
     {"model", "tasks"},
     {"engine"},
     {"methods"},

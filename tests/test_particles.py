@@ -172,9 +172,10 @@ def test_summarize_sensitivity_keys() -> None:
     assert list(s["sensitivity"]) == ["0.03", "0.04", "0.05", "0.06", "0.07", "0.08"]
     assert len(SENSITIVITY_DELTAS) == 6
     for entry in s["sensitivity"].values():
-        assert set(entry) == {"median", "none_fraction"}
+        assert entry.model_fields_set == {"median", "none_fraction"}
     # The table entry of the run's own delta agrees with the headline numbers.
-    assert s["sensitivity"]["0.05"] == {"median": s["median"], "none_fraction": s["none_fraction"]}
+    own = s["sensitivity"]["0.05"]
+    assert (own.median, own.none_fraction) == (s["median"], s["none_fraction"])
 
 
 def test_sensitivity_detects_delta_dependence() -> None:
@@ -213,6 +214,6 @@ def test_summarize_is_json_ready() -> None:
     import json
 
     s = summarize(curves_with_particles([1, 3, None]), ParticleConfig(), num_layers=10)
-    again = json.loads(json.dumps(s, allow_nan=False))
+    again = json.loads(json.dumps(s.model_dump(mode="json", exclude_unset=True), allow_nan=False))
     assert again["histogram"] == s["histogram"]
     assert isinstance(s["median"], float)

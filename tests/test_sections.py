@@ -1,4 +1,4 @@
-"""Tests for layertracer.results.section, .sections and .method_sections: the typed
+"""Tests for layertracer.schema.section, .sections and .methods: the typed
 sections read like the JSON objects they validate, and every per-layer array they list
 exists as a field."""
 
@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from layertracer.results.document import PER_LAYER, Results
-from layertracer.results.section import Section, section_fields
-from layertracer.results.sections import PROMPT_PER_LAYER, PromptRow
+from layertracer.schema.section import Section, section_fields
+from layertracer.schema.sections import PROMPT_PER_LAYER, PromptRow
 
 
 class Example(Section):

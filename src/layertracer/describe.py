@@ -16,8 +16,8 @@ from layertracer.model.hf import as_hf
 from layertracer.model.load import LoadedModel, input_device, model_dtype
 from layertracer.model.transforms import FIDELITY_TOLERANCE
 from layertracer.results import Results
-from layertracer.results.sections import LensSection, ModelInfo, PromptRow, TaskInfo, Tool
 from layertracer.run import Run
+from layertracer.schema.sections import LensSection, ModelInfo, PromptRow, TaskInfo, Tool
 
 
 def base_results(run: Run) -> Results:

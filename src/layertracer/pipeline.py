@@ -27,9 +27,6 @@ from layertracer.model.load import LoadedModel, load_model
 from layertracer.model.sites import require_site
 from layertracer.preflight import check_memory, check_vocabulary, fit_context
 from layertracer.results import Results
-from layertracer.results.sections import (
-    SuiteSummary,
-)
 from layertracer.run import Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.stages.clean import clean_pass
@@ -122,8 +119,9 @@ def _trace(
     with_particles = "particles" in config.methods
     rows = [row.model_dump() for row in run.results.prompts]
     vcfg = config.vulnerability
-    suites = suite_summaries(rows, with_particles, vcfg.layer_rule, vcfg.interior_margin)
-    run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
+    run.results.suites = suite_summaries(
+        rows, with_particles, vcfg.layer_rule, vcfg.interior_margin
+    )
     run.results.timing = dict(timing)
     run.results.environment["batching"] = _batching(run)
     if checkpoints is not None and checkpoints.resumed:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from layertracer.engine.scan import open_batch
 from layertracer.engine.stacked import groups, items_per_replay, replay_from
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.lens import gather_rows, lens_each
+from layertracer.schema.methods import AblationSection
 
 
 @dataclass
@@ -123,7 +123,7 @@ def _own(state: torch.Tensor, _given: torch.Tensor) -> torch.Tensor:
     return state
 
 
-def summarize(state: AblationState) -> dict[str, Any]:
+def summarize(state: AblationState) -> AblationSection:
     """The ``ablation`` section from the (gathered) per-prompt values of a scan.
 
     Returns:
@@ -140,14 +140,16 @@ def summarize(state: AblationState) -> dict[str, Any]:
     clean_acc = float(np.mean([state.clean_correct[n] for n in order]))
     mean_drop = drops[:, 1:].mean(axis=0)  # [L]
     ablated = hits[:, 1:].mean(axis=0)
-    return {
-        "target_logprob_drop": [None, *mean_drop.tolist()],
-        "accuracy_drop": [None, *(clean_acc - ablated).tolist()],
-        "ablated_accuracy": [None, *ablated.tolist()],
-        "clean_accuracy": clean_acc,
-        "clean_target_logprob": float(np.mean([state.clean_logprob[n] for n in order])),
-        "critical_layer": 1 + int(np.argmax(mean_drop)),
-        "prompts": len(order),
-        "definition": "block i skipped (output = input); drop = clean − ablated, last token",
-        **state.replay.section(),
-    }
+    return AblationSection.model_validate(
+        {
+            "target_logprob_drop": [None, *mean_drop.tolist()],
+            "accuracy_drop": [None, *(clean_acc - ablated).tolist()],
+            "ablated_accuracy": [None, *ablated.tolist()],
+            "clean_accuracy": clean_acc,
+            "clean_target_logprob": float(np.mean([state.clean_logprob[n] for n in order])),
+            "critical_layer": 1 + int(np.argmax(mean_drop)),
+            "prompts": len(order),
+            "definition": "block i skipped (output = input); drop = clean − ablated, last token",
+            **state.replay.section(),
+        }
+    )

@@ -202,7 +202,7 @@ def measure(criteria: dict[str, Curves], count: int, samples: int, seed: int) ->
         seed: Seed of ``numpy.random.default_rng`` drawing the resamples.
 
     Returns:
-        ``curves``, ``chosen_layers`` and ``pairs`` (see ``results.sections.AgreementSection``).
+        ``curves``, ``chosen_layers`` and ``pairs`` (see ``schema.AgreementSection``).
     """
     names = list(criteria)
     curves = {name: criteria[name](np.ones((1, count)))[0] for name in names}

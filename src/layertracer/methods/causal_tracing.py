@@ -39,6 +39,7 @@ from layertracer.methods.subjects import Span, aligned_map
 from layertracer.model.anatomy import Anatomy
 from layertracer.model.capture import edit_state
 from layertracer.model.lens import gather_rows, lens_each
+from layertracer.schema.methods import TracingSection
 
 Item = tuple[int, int]  # (layer, position); position -1: each prompt's last subject token
 
@@ -236,7 +237,7 @@ def select_rows(batch: Batch, rows: list[int]) -> Batch:
 
 def summarize(
     state: TracingState, spans: dict[int, Span], cfg: TracingConfig, std: float
-) -> dict[str, Any]:
+) -> TracingSection:
     """The ``causal_tracing`` section from the per-prompt values (keyed by prompt index).
 
     ``indirect_effect`` [L+1] is the mean over prompts of ``P_restored − P_corrupted``
@@ -249,25 +250,27 @@ def summarize(
     mean = effect.mean(axis=0)
     p_clean = float(np.mean([state.p_clean[n] for n in order]))
     p_corrupted = float(np.mean([state.p_corrupted[n] for n in order]))
-    return {
-        "noise_multiplier": cfg.noise_multiplier,
-        "embedding_std": std,
-        "noise_scale": cfg.noise_multiplier * std,
-        "copies": cfg.copies,
-        "seeds": [cfg.seed + c for c in range(cfg.copies)],
-        "noise": "numpy.random.default_rng(seed).standard_normal([subject tokens, d]) per copy",
-        "restored_position": "last subject token",
-        "indirect_effect": mean.tolist(),
-        "critical_layer": int(np.argmax(mean)),
-        "p_clean": p_clean,
-        "p_corrupted": p_corrupted,
-        "total_effect": p_clean - p_corrupted,
-        "prompts": len(order),
-        "subject_found": sum(spans[n].found for n in order),
-        "map_prompts": cfg.map_prompts,
-        "map": aligned_map(state.maps, spans) if state.maps else None,
-        **state.replay.section(),
-    }
+    return TracingSection.model_validate(
+        {
+            "noise_multiplier": cfg.noise_multiplier,
+            "embedding_std": std,
+            "noise_scale": cfg.noise_multiplier * std,
+            "copies": cfg.copies,
+            "seeds": [cfg.seed + c for c in range(cfg.copies)],
+            "noise": "numpy.random.default_rng(seed).standard_normal([subject tokens, d]) per copy",
+            "restored_position": "last subject token",
+            "indirect_effect": mean.tolist(),
+            "critical_layer": int(np.argmax(mean)),
+            "p_clean": p_clean,
+            "p_corrupted": p_corrupted,
+            "total_effect": p_clean - p_corrupted,
+            "prompts": len(order),
+            "subject_found": sum(spans[n].found for n in order),
+            "map_prompts": cfg.map_prompts,
+            "map": aligned_map(state.maps, spans) if state.maps else None,
+            **state.replay.section(),
+        }
+    )
 
 
 def prompt_fields(state: TracingState, spans: dict[int, Span], n: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from layertracer.config import ParticleConfig
+from layertracer.schema.methods import ParticlesSection
 
 
 def find_particle(
@@ -59,7 +60,7 @@ def particles_for(
 
 def summarize(
     curves: Sequence[Sequence[float]], cfg: ParticleConfig, num_layers: int
-) -> dict[str, Any]:
+) -> ParticlesSection:
     """Per-task particle statistics, as stored under ``particles`` in results.json.
 
     Args:
@@ -82,16 +83,18 @@ def summarize(
     for layer in layers:
         if layer is not None:
             histogram[layer] += 1
-    return {
-        "delta": cfg.delta,
-        "z": cfg.z,
-        "sigma_min": cfg.sigma_min,
-        "delta_min": cfg.delta_min,
-        "layers": layers,
-        "histogram": histogram,
-        **stats,
-        "sensitivity": sensitivity,
-    }
+    return ParticlesSection.model_validate(
+        {
+            "delta": cfg.delta,
+            "z": cfg.z,
+            "sigma_min": cfg.sigma_min,
+            "delta_min": cfg.delta_min,
+            "layers": layers,
+            "histogram": histogram,
+            **stats,
+            "sensitivity": sensitivity,
+        }
+    )
 
 
 def particle_stats(layers: Sequence[int | None]) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
+
+from layertracer.schema.methods import SimilaritySection
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -73,19 +74,21 @@ def angular_distance(
     return out
 
 
-def summarize(bi: np.ndarray, angular: np.ndarray, span: int) -> dict[str, Any]:
+def summarize(bi: np.ndarray, angular: np.ndarray, span: int) -> SimilaritySection:
     """The ``similarity`` section from per-prompt values ``[N, L+1]`` (means over prompts,
     NaN prompts left out)."""
-    return {
-        "bi": _mean(bi).tolist(),
-        "angular": _mean(angular).tolist(),
-        "span": span,
-        "prompts": len(bi),
-        "bi_tokens": "every real token of each prompt",
-        "angular_position": "last real token of each prompt",
-        "definition": "bi_i = 1 − mean_t cos(h_{i−1}, h_i); angular_i = arccos(cos(h_{i−n}, "
-        "h_i)) / π; mean over prompts; higher = more critical",
-    }
+    return SimilaritySection.model_validate(
+        {
+            "bi": _mean(bi).tolist(),
+            "angular": _mean(angular).tolist(),
+            "span": span,
+            "prompts": len(bi),
+            "bi_tokens": "every real token of each prompt",
+            "angular_position": "last real token of each prompt",
+            "definition": "bi_i = 1 − mean_t cos(h_{i−1}, h_i); angular_i = arccos(cos(h_{i−n}, "
+            "h_i)) / π; mean over prompts; higher = more critical",
+        }
+    )
 
 
 def _mean(values: np.ndarray) -> np.ndarray:

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from layertracer.methods.vulnerability.interior import choose
+from layertracer.schema.sections import SuiteSummary
 
 
 def suite_summaries(
     rows: Sequence[dict[str, Any]], particles: bool = True, rule: str = "argmax", margin: int = 2
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SuiteSummary]:
     """One summary per suite, in the order the suites first occur in ``rows``.
 
     Args:
@@ -53,7 +54,7 @@ def suite_groups(suites: Sequence[str | None]) -> dict[str, list[int]]:
 
 def summarize_suite(
     rows: Sequence[dict[str, Any]], particles: bool = True, rule: str = "argmax", margin: int = 2
-) -> dict[str, Any]:
+) -> SuiteSummary:
     """The summary of one suite's rows (see :func:`suite_summaries`)."""
     summary: dict[str, Any] = {
         "items": len(rows),
@@ -67,7 +68,7 @@ def summarize_suite(
         if np.isfinite(mean).any():
             summary["js_mean"] = [float(v) if np.isfinite(v) else None for v in mean]
             summary["vulnerable_layer"] = choose(mean, rule, margin)
-    return summary
+    return SuiteSummary.model_validate(summary)
 
 
 def _particle_stats(layers: Sequence[int | None]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Figures of the comparison methods, drawn only when the run has their section.
 
-Shapes (``layertracer.results.sections``):
+Shapes (``layertracer.schema.sections``):
 ``cka {matrix [L+1][L+1], delta [L+1], critical_layers, ...}``,
 ``ablation {target_logprob_drop [L+1], accuracy_drop [L+1], critical_layer}``,
 ``causal_tracing {indirect_effect [L+1], critical_layer, ...}``; ``null`` entries are

@@ -2,7 +2,7 @@
 number of removed blocks (one line per criterion, random with its band) and the table of
 areas (docs/method.md#layer-removal).
 
-Shape (``layertracer.results.sections.RemovalSection``): ``removal {max_blocks K,
+Shape (``layertracer.schema.sections.RemovalSection``): ``removal {max_blocks K,
 criteria, orders {name: [blocks]}, curves {name: {accuracy [K+1], target_logprob [K+1],
 kl [K+1], accuracy_auc, logprob_auc, vs_random, *_band}}, best, not_removable}``.
 """

@@ -1,4 +1,5 @@
-"""A run's results: the typed :class:`Results` (:mod:`.sections` has one model per section),
+"""A run's results: the typed :class:`Results` (:mod:`layertracer.schema` has one model per
+section),
 its files (:mod:`.files`), and the summary every front end shows (:mod:`.summary`)."""
 
 from layertracer.results.document import SCHEMA_VERSION, Results, load

@@ -28,8 +28,8 @@ from layertracer.results.files import (
     read_npz,
 )
 from layertracer.results.jsonio import check_length, finite, first_problem, plain, read_json
-from layertracer.results.section import per_layer_table
-from layertracer.results.sections import (
+from layertracer.schema.section import per_layer_table
+from layertracer.schema.sections import (
     PROMPT_PER_LAYER,
     AblationSection,
     AgreementSection,
@@ -247,7 +247,7 @@ class Results(BaseModel):
 
 
 # (section, field, kind): every per-layer field of every section, from the fields' own
-# annotations (:class:`~layertracer.results.section.Layers`).
+# annotations (:class:`~layertracer.schema.section.Layers`).
 PER_LAYER = per_layer_table(Results)
 
 

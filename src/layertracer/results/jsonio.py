@@ -46,7 +46,7 @@ def _no_constant(name: str) -> object:
 
 def check_length(path: str, value: object, shape: str, want: int) -> None:
     """Raises ``ValueError`` naming ``path`` unless the array has the per-layer ``shape``
-    of its field (:class:`~layertracer.results.section.Layers`), with ``want`` (``L+1``)
+    of its field (:class:`~layertracer.schema.section.Layers`), with ``want`` (``L+1``)
     entries per layer axis."""
     if shape == "each" and isinstance(value, dict):
         for key, item in value.items():

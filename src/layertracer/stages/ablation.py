@@ -6,7 +6,6 @@ from layertracer.engine.replay import gather_scan
 from layertracer.engine.scan import per_replay
 from layertracer.methods.ablation import AblationScan
 from layertracer.methods.ablation import summarize as summarize_ablation
-from layertracer.results.sections import AblationSection
 from layertracer.run import Run
 from layertracer.stages.registry import stage
 
@@ -20,8 +19,8 @@ def ablation(run: Run) -> None:
     with run.stage("ablation", run.num_batches * anatomy.num_layers) as step:
         run.each_batch("ablation", lambda batch: scan.add(batch, step), scan.state)
     state = gather_scan(scan.state, run.gather, run.world.all_gather)
-    section = {**summarize_ablation(state), "layers_per_replay": stack}
-    results.ablation = AblationSection.model_validate(section)
+    results.ablation = summarize_ablation(state)
+    results.ablation.layers_per_replay = stack
     for n, row in enumerate(results.prompts):
         row.ablation_drop, row.ablation_correct = state.drop[n], state.correct[n]
     run.warn_fallback("ablation", state.replay)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from layertracer.methods.agreement import agreement_section
 from layertracer.results.criteria import measure_all
-from layertracer.results.sections import AgreementSection
 from layertracer.run import Run
+from layertracer.schema.sections import AgreementSection
 from layertracer.stages.registry import stage
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from layertracer.engine.batching import Batch
 from layertracer.methods.cka import collect as cka_collect
 from layertracer.methods.cka.core import summarize as summarize_cka
-from layertracer.results.sections import CKASection
 from layertracer.run import Run
 from layertracer.stages.registry import stage
 
@@ -30,7 +29,7 @@ def cka(run: Run) -> None:
             collector, cfg.estimator, run.gather, run.world.all_gather
         )
     section = summarize_cka(matrix, cfg.estimator, cfg.representation, n, collector.form)
-    run.results.cka = CKASection.model_validate(section)
+    run.results.cka = section
     run.kept["cka_grams"] = grams
-    if section["critical_layer"] is None:
+    if section.critical_layer is None:
         run.results.warnings.append(f"CKA undefined ({cfg.estimator} estimator, n = {n})")

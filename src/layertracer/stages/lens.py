@@ -4,8 +4,6 @@ distance; always, the pipeline calls it after the clean pass)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from layertracer.engine.batching import Batch, build_batch
 from layertracer.methods import similarity as similarity_method
 from layertracer.methods.full_target import (
@@ -18,8 +16,8 @@ from layertracer.methods.full_target import (
 from layertracer.methods.particles import particle_stats, particles_for
 from layertracer.methods.particles import summarize as summarize_particles
 from layertracer.model.capture import capture_blocks, forward, output_tensor
-from layertracer.results.sections import ParticlesSection, SimilaritySection
 from layertracer.run import Run
+from layertracer.schema.methods import OtherLensParticles, ParticlesSection, ParticleStats
 from layertracer.stages.registry import stage
 
 
@@ -73,25 +71,25 @@ def particles(run: Run) -> None:
         layers = particles_for(curves, cfg)
         rows = run.results.prompts
         correct = [layer for layer, row in zip(layers, rows, strict=True) if row.correct]
-        section["correct"] = particle_stats(correct)  # over the prompts answered correctly
-        section["lens"] = run.config.lens.kind
+        section.correct = ParticleStats.model_validate(particle_stats(correct))  # answered
+        section.lens = run.config.lens.kind
         others = _other_lens(run, section)
-        run.results.particles = ParticlesSection.model_validate(section)
+        run.results.particles = section
         for n, (row, layer) in enumerate(zip(rows, layers, strict=True)):
             row.particle_layer = layer
             row.particle_layer_other = others[n] if others else None
         step()
 
 
-def _other_lens(run: Run, section: dict[str, Any]) -> list[int | None] | None:
+def _other_lens(run: Run, section: ParticlesSection) -> list[int | None] | None:
     """The particles under the other lens (``run.clean.other_target_prob``), summarised
-    into ``section["other_lens"]``; ``None`` when the run has no other lens."""
+    into ``section.other_lens``; ``None`` when the run has no other lens."""
     if run.clean.other_target_prob is None:
         return None
     layers = particles_for(run.clean.other_target_prob.tolist(), run.config.particles)
     other = "logit" if run.config.lens.kind == "tuned" else "tuned"
     stats = particle_stats(layers)
-    section["other_lens"] = {"lens": other, **stats}
+    section.other_lens = OtherLensParticles.model_validate({"lens": other, **stats})
     return layers
 
 
@@ -100,7 +98,6 @@ def similarity(run: Run) -> None:
     and each prompt's values (the ``bi`` and ``angular`` criteria,
     docs/method.md#block-influence). No forward: the clean pass computed them."""
     bi, angular = run.clean.bi.numpy(), run.clean.angular.numpy()  # [N, L+1] each
-    section = similarity_method.summarize(bi, angular, run.config.removal.span)
-    run.results.similarity = SimilaritySection.model_validate(section)
+    run.results.similarity = similarity_method.summarize(bi, angular, run.config.removal.span)
     for row, b, a in zip(run.results.prompts, bi, angular, strict=True):
         row.bi, row.angular = b.tolist(), a.tolist()

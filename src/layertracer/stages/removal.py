@@ -9,8 +9,8 @@ from layertracer.engine.replay import ReplayPath, gather_scan
 from layertracer.engine.scan import per_replay
 from layertracer.methods import removal as method
 from layertracer.results.criteria import measure_all, registered
-from layertracer.results.sections import RemovalSection
 from layertracer.run import Run
+from layertracer.schema.sections import RemovalSection
 from layertracer.stages.registry import stage
 
 DEFINITION = (

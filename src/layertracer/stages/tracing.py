@@ -10,7 +10,6 @@ from layertracer.engine.scan import per_replay
 from layertracer.methods.causal_tracing import TracingScan, prompt_fields
 from layertracer.methods.causal_tracing import summarize as summarize_tracing
 from layertracer.methods.subjects import embedding_std, spans_of, subject_sums
-from layertracer.results.sections import TracingSection
 from layertracer.run import Run
 from layertracer.stages.registry import stage
 
@@ -42,8 +41,8 @@ def tracing(run: Run) -> None:
                 "tracing_map", lambda b: scan.add_map(b, step, cfg.map_prompts), scan.state
             )
     state = gather_scan(scan.state, run.gather, run.world.all_gather)
-    section = {**summarize_tracing(state, spans, cfg, std), "layers_per_replay": stack}
-    results.causal_tracing = TracingSection.model_validate(section)
+    results.causal_tracing = summarize_tracing(state, spans, cfg, std)
+    results.causal_tracing.layers_per_replay = stack
     for n, row in enumerate(results.prompts):
         for key, value in prompt_fields(state, spans, n).items():
             setattr(row, key, value)

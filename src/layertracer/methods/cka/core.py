@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from layertracer.methods.metrics import F64, Floating
+from layertracer.schema.methods import CKASection
 
 
 def center(x: Floating) -> F64:
@@ -171,22 +171,24 @@ def critical_layers(deltas: F64) -> list[int]:
     return sorted(blocks, key=lambda i: (deltas[i], i))
 
 
-def summarize(matrix: F64, estimator: str, kind: str, n: int, form: str) -> dict[str, Any]:
-    """The ``cka`` results section (``results.sections.CKASection``) from the CKA matrix
+def summarize(matrix: F64, estimator: str, kind: str, n: int, form: str) -> CKASection:
+    """The ``cka`` results section (``schema.CKASection``) from the CKA matrix
     ``[L+1, L+1]``."""
     deltas = delta(matrix)
     ranking = critical_layers(deltas)
-    return {
-        "estimator": estimator,
-        "representation": kind,
-        "n": n,
-        "form": form,
-        "matrix": matrix.tolist(),
-        "delta": deltas.tolist(),
-        "critical_layers": ranking,
-        "critical_layer": ranking[0] if ranking else None,
-        "window": 3,
-    }
+    return CKASection.model_validate(
+        {
+            "estimator": estimator,
+            "representation": kind,
+            "n": n,
+            "form": form,
+            "matrix": matrix.tolist(),
+            "delta": deltas.tolist(),
+            "critical_layers": ranking,
+            "critical_layer": ranking[0] if ranking else None,
+            "window": 3,
+        }
+    )
 
 
 def grams_from_rows(rows: dict[int, F64]) -> list[F64]:

@@ -3,7 +3,7 @@ write and on read.
 
 Every per-layer array has ``L+1`` entries, layer state 0 first (docs/method.md#layers),
 ``null`` where a layer does not apply; each says its shape on its field
-(:class:`~layertracer.results.section.Layers`), so that a file whose
+(:class:`~layertracer.schema.section.Layers`), so that a file whose
 arrays do not match its ``model.num_layers`` is refused on read with the path of the first
 problem. A key no section declares is refused the same way (a misspelt key is an error).
 A section reads like the JSON object too: ``section["js_mean"]``, ``section.get("warning")``.
@@ -11,9 +11,9 @@ A section reads like the JSON object too: ``section["js_mean"]``, ``section.get(
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from layertracer.results.method_sections import (
+from layertracer.schema.methods import (
     AblationSection,
     AgreementPair,
     AgreementSection,
@@ -28,7 +28,7 @@ from layertracer.results.method_sections import (
     TracingSection,
     VulnerabilitySection,
 )
-from layertracer.results.section import LAYERS, ROWS, PerLayer, Section, layer_fields
+from layertracer.schema.section import EACH, LAYERS, ROWS, PerLayer, Section, layer_fields
 
 __all__ = [
     "AblationSection",
@@ -104,6 +104,8 @@ class LensSection(Section):
     answer_logprob_max_abs_err: float | None = None
     kind: str | None = None
     other: str | None = None
+    kl_bits: Annotated[dict[str, PerLayer] | None, EACH] = None
+    tuned: dict[str, Any] | None = None
 
 
 class PromptRow(Section):

@@ -1,14 +1,14 @@
 """The typed sections the critical-layer methods write into ``results.json``: similarity,
 particles, vulnerability, CKA, ablation, causal tracing, removal, agreement
 (docs/method.md). A per-layer field says its shape on the field (``Annotated[..., LAYERS]``,
-:class:`~layertracer.results.section.Layers`).
+:class:`~layertracer.schema.section.Layers`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from layertracer.results.section import EACH, LAYERS, ROWS, SQUARE, Interval, PerLayer, Section
+from layertracer.schema.section import EACH, LAYERS, ROWS, SQUARE, Interval, PerLayer, Section
 
 
 class SimilaritySection(Section):

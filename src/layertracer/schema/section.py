@@ -1,6 +1,6 @@
 """The base of every results section: typed fields, no undeclared key (a misspelt key is an
-error, not an extra key beside a null), dict-style reading (``section["js_mean"]``,
-``section.get("warning")``)."""
+error, not an extra key beside a null), assignments validated like construction,
+dict-style reading (``section["js_mean"]``, ``section.get("warning")``)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def per_layer_table(model: type[BaseModel]) -> tuple[tuple[str, str, str], ...]:
 class Section(BaseModel):
     """A results section: typed fields, undeclared keys refused, dict-style reading."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     def __getitem__(self, key: str) -> Any:
         if key in type(self).model_fields:
