@@ -19,11 +19,16 @@ LAYER_RULES = ("interior-peak", "interior-argmax", "argmax")
 # in the order the stages run: removal uses the criteria of the methods before it, and
 # agreement compares every criterion measured before it
 ALL_METHODS = (
-    "lens", "particles", "vulnerability", "cka", "ablation", "tracing", "removal", "agreement",
+    "lens", "particles", "vulnerability", "cka", "spectral", "ablation", "tracing", "removal",
+    "agreement",
 )  # fmt: skip
 REMOVAL_NEEDS = ("vulnerability", "cka", "ablation", "tracing")  # js, cka, ablation, tracing
 # the methods a method needs, added before it (removal ranks blocks by their criteria)
-NEEDS: dict[str, tuple[str, ...]] = {"particles": ("lens",), "removal": REMOVAL_NEEDS}
+NEEDS: dict[str, tuple[str, ...]] = {
+    "particles": ("lens",),
+    "spectral": ("cka",),  # its readout is taken around CKA's critical layers
+    "removal": REMOVAL_NEEDS,
+}
 DEFAULT_METHODS = ("lens", "particles", "vulnerability")
 CKA_ESTIMATORS = ("biased", "debiased")
 CKA_REPRESENTATIONS = ("last", "mean")

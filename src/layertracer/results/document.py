@@ -46,6 +46,7 @@ from layertracer.results.sections import (
     TracingSection,
     VulnerabilitySection,
 )
+from layertracer.results.spectral_sections import SpectralSection
 
 SCHEMA_VERSION = 1
 ARRAYS = "arrays.npz"
@@ -68,8 +69,8 @@ class Results(BaseModel):
             whose every answer token is the model's top-1 under teacher forcing.
         prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
         similarity: Block Influence and angular distance of the clean pass.
-        particles, vulnerability, cka, ablation, causal_tracing, removal, agreement,
-            suites: The sections of the methods that ran (``None``: did not run).
+        particles, vulnerability, cka, spectral, ablation, causal_tracing, removal,
+            agreement, suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
         arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
@@ -92,6 +93,7 @@ class Results(BaseModel):
     particles: ParticlesSection | None = None
     vulnerability: VulnerabilitySection | None = None
     cka: CKASection | None = None
+    spectral: SpectralSection | None = None
     ablation: AblationSection | None = None
     causal_tracing: TracingSection | None = None
     removal: RemovalSection | None = None
@@ -323,15 +325,17 @@ def _check_length(path: str, value: list | dict, shape: str, want: int) -> None:
         return
     if shape in ("layers", "square"):
         _need(path, value, want)
+    if shape == "pairs":  # one entry per pair of consecutive layer states
+        _need(path, value, want - 1, "pair (ℓ, ℓ+1)")
     if shape in ("rows", "square"):
         for i, row in enumerate(value):
             _need(f"{path}[{i}]", row, want)
 
 
-def _need(path: str, value: object, want: int) -> None:
+def _need(path: str, value: object, want: int, each: str = "layer state 0..L") -> None:
     if not isinstance(value, list) or len(value) != want:
         got = len(value) if isinstance(value, list) else type(value).__name__
-        raise ValueError(f"{path}: expected {want} entries (one per layer state 0..L), got {got}")
+        raise ValueError(f"{path}: expected {want} entries (one per {each}), got {got}")
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -154,7 +154,7 @@ class SuiteSummary(Section):
 
 # (section, field, shape): the per-layer arrays of every section. "layers": the field has
 # L+1 entries; "rows": each of its entries has; "square": both; "each": each value of a
-# dict has L+1 entries.
+# dict has L+1 entries; "pairs": the field has L entries, one per pair (ℓ, ℓ+1).
 PER_LAYER: tuple[tuple[str, str, str], ...] = (
     ("particles", "histogram", "layers"),
     ("vulnerability", "js", "rows"),
@@ -167,6 +167,10 @@ PER_LAYER: tuple[tuple[str, str, str], ...] = (
     ("vulnerability", "masked_massive", "each"),
     ("cka", "matrix", "square"),
     ("cka", "delta", "layers"),
+    ("spectral", "explained_variance_ratio", "layers"),
+    ("spectral", "rank", "layers"),
+    ("spectral", "principal_angles_deg", "pairs"),
+    ("spectral", "top_share", "pairs"),
     ("ablation", "target_logprob_drop", "layers"),
     ("ablation", "accuracy_drop", "layers"),
     ("ablation", "ablated_accuracy", "layers"),

@@ -13,6 +13,7 @@ from layertracer.stages.agreement import agreement
 from layertracer.stages.cka import cka
 from layertracer.stages.lens import lens, particles
 from layertracer.stages.removal import removal
+from layertracer.stages.spectral import spectral
 from layertracer.stages.tracing import tracing
 from layertracer.stages.vulnerability import vulnerability
 
@@ -21,6 +22,7 @@ STAGES: dict[str, Callable[[Run], None]] = {
     "particles": particles,
     "vulnerability": vulnerability,
     "cka": cka,
+    "spectral": spectral,  # after cka: reads its critical layers
     "ablation": ablation,
     "tracing": tracing,
     "removal": removal,  # after the methods of the criteria it ranks blocks by
