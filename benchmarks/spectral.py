@@ -53,18 +53,17 @@ def _block_spearman(a: list, b: list) -> float:
     return spearman(x[both], y[both]) if both.sum() >= 3 else math.nan
 
 
-SWEEP = (1, 2, 4, 8, 16)
+SWEEP = (1, 2, 4, 8)
 
 
-def sweep(reps: np.ndarray, pair: int) -> dict[str, float]:
-    """The top share of pair ``(pair, pair+1)`` for each k of :data:`SWEEP`."""
+def sweep(reps: np.ndarray, pair: int) -> dict[str, list[float]]:
+    """Pair ``(pair, pair+1)`` for each k of :data:`SWEEP`: ``[top share, top-k energy]``."""
     x, y = (pca(reps[:, layer].astype(np.float64), max(SWEEP)) for layer in (pair, pair + 1))
     out = {}
     for k in SWEEP:
         part = decompose(x, y, k)
-        out[str(k)] = float(
-            top_share(np.array([part["shift_top"]]), np.array([part["shift_rest"]]))[0]
-        )
+        share = top_share(np.array([part["shift_top"]]), np.array([part["shift_rest"]]))[0]
+        out[str(k)] = [float(share), part["energy_top"]]
     return out
 
 
@@ -94,9 +93,11 @@ def summarize(model: str, results: Results, seconds: float) -> dict:
     for p in chosen:  # pair p is layers (p, p+1)
         if 0 <= p < len(sp["top_share"]):
             row = {name: values[p] for name, values in pairs.items()}
-            row.update(pair=[p, p + 1], top_share=sp["top_share"][p],
-                           angle1=sp["principal_angles_deg"][p][0],
-                           evr_top=sum(v or 0 for v in sp["explained_variance_ratio"][p + 1]))  # fmt: skip
+            row.update(
+                pair=[p, p + 1],
+                top_share=sp["top_share"][p],
+                angle1=sp["principal_angles_deg"][p][0],
+            )
             if reps is not None:
                 row["top_share_k"] = sweep(reps, p)
             around.append(row)
@@ -104,7 +105,8 @@ def summarize(model: str, results: Results, seconds: float) -> dict:
     evr = [sum(v or 0 for v in row) for row in sp["explained_variance_ratio"]]
     return {
         "model": model, "L": data["model"]["num_layers"], "n": sp["n"], "k": sp["k"],
-        "seconds": round(seconds, 1) if math.isfinite(seconds) else None, "accuracy": data["accuracy"],
+        "seconds": round(seconds, 1) if math.isfinite(seconds) else None,
+        "accuracy": data["accuracy"],
         "run_critical": cka["critical_layers"][:3], "text": sp["text"], "suites": suites,
         "suite_pairs_spearman": [float(v) for v in cross],
         "around": around, "median_top_share": float(np.nanmedian(shares)),
@@ -114,47 +116,61 @@ def summarize(model: str, results: Results, seconds: float) -> dict:
     }  # fmt: skip
 
 
+def _suite_rows(row: dict) -> list[str]:
+    """The table of each suite's δ profile beside the text's."""
+    out = ["| suite | n | critical layers (δ) | Spearman with text [95% CI] | same top-1 | "
+           "top-3 shared |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, s in row["suites"].items():
+        ci = s.get("spearman_ci95")
+        interval = f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else "–"
+        same = "yes" if s["same_layer"] else "no"
+        out.append(f"| {name} | {s['items']} | {s['critical_layers']} | "
+                   f"{_f(s['spearman'])} {interval} | {same} | {s['shared_top']}/3 |")  # fmt: skip
+    return out
+
+
+def _pair_rows(row: dict) -> list[str]:
+    """The table of the split of 1 − CKA at the pairs around the critical layers."""
+    sweep_head = " | ".join(f"k={k}: share / energy" for k in SWEEP)
+    out = [f"| pair | 1 − CKA | top | rest | cross | CKA top-k | CKA rest | angle 1 (°) | "
+           f"{sweep_head} |", "|---" * (8 + len(SWEEP)) + "|"]  # fmt: skip
+    for a in row["around"]:
+        cells = [f"{a['pair'][0]}→{a['pair'][1]}", _f(a["shift"], 3), _f(a["shift_top"], 3),
+                 _f(a["shift_rest"], 3), _f(a["shift_cross"], 3), _f(a["cka_top"]),
+                 _f(a["cka_rest"]), _f(a["angle1"], 0)]  # fmt: skip
+        cells += [f"{_f(v[0])} / {_f(v[1])}" for v in a.get("top_share_k", {}).values()]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def _readout_rows(row: dict) -> list[str]:
+    """The lens readout of PC 1 at the layers around the critical layers."""
+    out = ["| layer | PC1 variance | + side | − side |", "|---|---|---|---|"]
+    for r in row["readout"]:
+        plus, minus = (" ".join(f"`{t.strip() or repr(t)}`" for t in r[side])
+                       for side in ("plus", "minus"))  # fmt: skip
+        out.append(f"| {r['layer']} | {_f(r['ratio'])} | {plus} | {minus} |")
+    return out
+
+
 def tables(rows: list[dict]) -> str:
     """The generated markdown of docs/spectral.md."""
     out = []
     for row in rows:
-        text = row["text"]
+        text, cross = row["text"], row["suite_pairs_spearman"]
         out += [f"### {row['model']} (L = {row['L']}, {row['n']} prompts, k = {row['k']}, "
                 f"{_f(row['seconds'], 0)} s)", "",
                 f"Text ({text['windows']} windows of {text['window_tokens']} tokens): critical "
                 f"layers {text['critical_layers'][:3]}; all prompts together: "
-                f"{row['run_critical']}.", "",
-                "| suite | n | critical layers (δ) | Spearman with text [95% CI] | same top-1 | "
-                "top-3 shared |", "|---|---|---|---|---|---|"]  # fmt: skip
-        for name, s in row["suites"].items():
-            ci = s.get("spearman_ci95")
-            ci_text = f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else "–"
-            out.append(f"| {name} | {s['items']} | {s['critical_layers']} | "
-                       f"{_f(s['spearman'])} {ci_text} | {'yes' if s['same_layer'] else 'no'} | "
-                       f"{s['shared_top']}/3 |")  # fmt: skip
-        cross = row["suite_pairs_spearman"]
-        out += ["", f"Suites with each other: Spearman of the δ profiles over "
-                f"{len(cross)} pairs of suites: median {_f(float(np.nanmedian(cross)))}, "
-                f"min {_f(float(np.nanmin(cross)))}, max {_f(float(np.nanmax(cross)))}.", "",
-                "| pair | 1 − CKA | top | rest | cross | top share | top-k energy | CKA top-k | CKA rest | "
-                "angle 1 (°) | top share at k = " + ", ".join(map(str, SWEEP)) + " |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for a in row["around"]:
-            out.append(f"| {a['pair'][0]}→{a['pair'][1]} | {_f(a['shift'], 3)} | "
-                       f"{_f(a['shift_top'], 3)} | {_f(a['shift_rest'], 3)} | "
-                       f"{_f(a['shift_cross'], 3)} | {_f(a['top_share'])} | {_f(a['energy_top'])} | "
-                       f"{_f(a['cka_top'])} | "
-                       f"{_f(a['cka_rest'])} | {_f(a['angle1'], 0)} | "
-                       f"{' / '.join(_f(v) for v in a.get('top_share_k', {}).values())} |")  # fmt: skip
-        out += ["", f"Top share over all pairs: median {_f(row['median_top_share'])}, min "
-                f"{_f(row['min_top_share'])}; the top {row['k']} components' share of the "
-                f"variance (median over layers 1..L): {_f(row['median_evr_top'])}.", "",
-                "| layer | PC1 variance | + side | − side |", "|---|---|---|---|"]  # fmt: skip
-        for r in row["readout"]:
-            plus = " ".join(f"`{t.strip() or repr(t)}`" for t in r["plus"])
-            minus = " ".join(f"`{t.strip() or repr(t)}`" for t in r["minus"])
-            out.append(f"| {r['layer']} | {_f(r['ratio'])} | {plus} | {minus} |")
-        out.append("")
+                f"{row['run_critical']}.", "", *_suite_rows(row), "",
+                f"Suites with each other: Spearman of the δ profiles over {len(cross)} pairs "
+                f"of suites: median {_f(float(np.nanmedian(cross)))}, min "
+                f"{_f(float(np.nanmin(cross)))}, max {_f(float(np.nanmax(cross)))}.", "",
+                *_pair_rows(row), "",
+                f"Top share (k = {row['k']}) over all pairs: median "
+                f"{_f(row['median_top_share'])}, min {_f(row['min_top_share'])}; the top "
+                f"{row['k']} components' share of the variance (median over layers 1..L): "
+                f"{_f(row['median_evr_top'])}.", "", *_readout_rows(row), ""]  # fmt: skip
     return "\n".join(out)
 
 
@@ -164,6 +180,13 @@ def write_doc(generated: str) -> None:
     head, _, rest = text.partition(MARKERS[0])
     _, _, tail = rest.partition(MARKERS[1])
     atomic_write(DOC, f"{head}{MARKERS[0]}\n{generated}\n{MARKERS[1]}{tail}")
+
+
+def _earlier_seconds() -> dict[str, float]:
+    """Seconds per model in ``benchmarks/results/spectral.json``, if it exists."""
+    path = RESULTS / "spectral.json"
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    return {row["model"]: row["seconds"] for row in rows if row.get("seconds") is not None}
 
 
 def main() -> None:
@@ -181,8 +204,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for model in args.models.split(","):
-        if args.from_runs:
-            rows.append(summarize(model, Results.load(args.runs / model), math.nan))
+        if args.from_runs:  # the seconds of the earlier measurement, when it is there
+            seconds = _earlier_seconds().get(model, math.nan)
+            rows.append(summarize(model, Results.load(args.runs / model), seconds))
             continue
         rows.append(measure(model, args.tasks, args.max_prompts, args.windows, args.runs))
         print(f"{model}: {rows[-1]['seconds']} s", flush=True)

@@ -117,7 +117,7 @@ def readout(data: dict[str, Any]) -> Figure | None:
               "–" if r.get("ratio") is None else f"{r['ratio']:.2f}",
               shorten(" ".join(repr(t)[1:-1] for t in r["plus"]), 60),
               shorten(" ".join(repr(t)[1:-1] for t in r["minus"]), 60)] for r in rows]  # fmt: skip
-    fig = ReportFigure(figsize=(11.0, 0.9 + 0.26 * len(cells)), layout="constrained")
+    fig = ReportFigure(figsize=(11.0, 0.8 + 0.22 * len(cells)), layout="constrained")
     ax = fig.add_subplot()
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=["layer", "PC", "var.", "+ side", "− side"],
@@ -129,6 +129,6 @@ def readout(data: dict[str, Any]) -> Figure | None:
     for (row, _), cell in table.get_celld().items():
         if row > 0 and rows[row - 1]["layer"] in critical:
             cell.set_facecolor("#fde0dd")
-    ax.set_title(f"Leading components read through the lens (log p(μ+2σv) − log p(μ−2σv)), "
-                 f"critical layers shaded — {run_label(data)}", fontsize=9)  # fmt: skip
+    ax.set_title(f"Leading components through the lens: log p(μ+2σv) − log p(μ−2σv), critical "
+                 f"layers shaded\n{run_label(data)}", fontsize=9)  # fmt: skip
     return fig
