@@ -70,12 +70,12 @@ def split(x: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:
 
 def angles(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     """Principal angles (degrees) between the top-k covariance eigenvectors of x and y; NaN
-    beyond the smaller rank (eigenvalues above 1e-20 of the largest)."""
+    beyond the smaller rank (eigenvalues above 1e-12 of the largest)."""
 
     def top(z: np.ndarray) -> tuple[np.ndarray, int]:
         values, vectors = np.linalg.eigh(np.cov(z.T))
         order = np.argsort(values)[::-1]
-        rank = int((values > 1e-20 * max(values.max(), 1e-300)).sum()) if values.max() > 0 else 0
+        rank = int((values > 1e-12 * values.max()).sum()) if values.max() > 0 else 0
         return vectors[:, order[:k]], rank  # [d, k]
 
     (a, ra), (b, rb) = top(x), top(y)

@@ -18,6 +18,7 @@ from layertracer.model.anatomy import discover
 from layertracer.model.lens import lens_logprobs
 from layertracer.report import write_report
 from layertracer.results import Results
+from layertracer.results.summary import summary_rows
 from tests.conftest import tiny
 
 OPTIONS = {"batch_size": 4, "spectral.text_windows": 8, "spectral.bootstrap": 30}
@@ -115,6 +116,9 @@ def test_cka_text_reaches_agreement_and_removal(run: Results) -> None:
     assert "cka_text" in data["agreement"]["criteria"]
     assert data["agreement"]["bootstrap"].get("cka_text") == "fixed"
     assert "cka_text" in data["removal"]["criteria"] and "cka_text" in data["removal"]["orders"]
+    rows = {row.measure: row.value for row in summary_rows(data)}
+    first = ", ".join(map(str, run.spectral.text.critical_layers[:3]))
+    assert rows["CKA critical layers of generic text (no task data)"] == first
 
 
 def test_saved_run_reads_back_and_a_bad_shape_is_refused(run: Results, tmp_path) -> None:

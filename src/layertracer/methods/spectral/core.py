@@ -29,7 +29,7 @@ from layertracer.methods.cka.core import center
 
 PAIR_FIELDS = ("cka", "cka_top", "cka_rest", "shift", "shift_top", "shift_rest", "shift_cross",
                "energy_top")  # fmt: skip
-RANK_TOL = 1e-10  # singular values below this share of the largest count as zero
+RANK_TOL = 1e-6  # singular values below this share of the largest count as zero (float32 states)
 
 
 @dataclass(frozen=True)
