@@ -145,3 +145,12 @@ def test_no_text_pass_means_no_cka_text() -> None:
     assert results.spectral.text is None and results.spectral.suites == {}
     assert results.spectral.readout == []
     assert "cka_text" not in results.agreement.criteria
+
+
+@pytest.mark.parametrize("model_type", ["gemma3_text", "mamba"])
+def test_other_architectures(model_type: str) -> None:
+    config = RunConfig.from_options(methods="spectral", max_prompts=6, **OPTIONS)
+    section = trace(tiny(model_type), "capitals", config).spectral
+    assert section.k == 5 and section.readout and section.text is not None
+    for row in section.explained_variance_ratio[1:]:
+        assert 0 < sum(row) <= 1 + 1e-9 and row == sorted(row, reverse=True)
