@@ -154,3 +154,11 @@ def test_other_architectures(model_type: str) -> None:
     assert section.k == 5 and section.readout and section.text is not None
     for row in section.explained_variance_ratio[1:]:
         assert 0 < sum(row) <= 1 + 1e-9 and row == sorted(row, reverse=True)
+
+
+def test_one_prompt_has_no_components_and_no_readout() -> None:
+    config = RunConfig.from_options(methods="spectral", max_prompts=1, **OPTIONS)
+    section = trace(tiny("llama"), "capitals", config).spectral
+    assert section.k == 0 and section.readout == []
+    assert math.isnan(section.suites["capitals"].spearman)  # null in results.json
+    assert all(row == [] for row in section.explained_variance_ratio)

@@ -34,7 +34,8 @@ def profile(
     ``[B, n]``; ``None``: the set itself). ``-> [B, L+1]`` (``[1, L+1]`` for the set)"""
     if weights is None:
         weights = np.ones((1, grams[0].shape[0]))
-    return neighbour_delta(grams, estimator, weights)
+    with np.errstate(invalid="ignore", divide="ignore"):  # n < 2: NaN, quietly
+        return neighbour_delta(grams, estimator, weights)
 
 
 def block_spearman(a: np.ndarray, b: np.ndarray) -> float:
