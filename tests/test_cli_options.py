@@ -79,7 +79,7 @@ SAMPLES = {
     "tracing_map_prompts": "all", "removal_blocks": "3", "removal_span": "2",
     "removal_random": "2", "removal_seed": "1", "mask_ratio": "0.1", "mask_mode": "zero",
     "positions": "last", "protect_massive": "none", "massive_ratio": "20", "site": "mlp",
-    "layer_rule": "argmax", "lens_tokens": "1024", "max_seeds": "12",
+    "layer_rule": "argmax", "lens_tokens": "1024", "max_seeds": "12", "spectral_k": "4",
 }  # fmt: skip
 
 

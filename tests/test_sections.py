@@ -34,7 +34,7 @@ def test_the_per_layer_fields_are_found_on_the_sections() -> None:
     sections = section_fields(Results)
     for section, name, kind in PER_LAYER:
         assert name in sections[section].model_fields, (section, name)
-        assert kind in ("layers", "rows", "square", "each")
+        assert kind in ("layers", "rows", "square", "each", "pairs")
     found = {(section, name) for section, name, _ in PER_LAYER}
     assert {("vulnerability", "js"), ("cka", "matrix"), ("agreement", "curves")} <= found
     assert {("similarity", "bi"), ("lens", "kl_bits"), ("removal", "scores")} <= found

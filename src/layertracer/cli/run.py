@@ -117,6 +117,7 @@ def run(
     z: str | None = alias("z"),
     cka_estimator: str | None = alias("cka_estimator"),
     cka_representation: str | None = alias("cka_representation"),
+    spectral_k: str | None = alias("spectral_k"),
     tracing_noise: str | None = alias("tracing_noise"),
     tracing_copies: str | None = alias("tracing_copies"),
     tracing_seed: str | None = alias("tracing_seed"),

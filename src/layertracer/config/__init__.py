@@ -5,6 +5,7 @@ model is loaded.
 - :mod:`.catalog`: the methods of a run, one declaration each;
 - :mod:`.checks`: the allowed values and the two checks;
 - :mod:`.methods`: the options of each analysis method;
+- :mod:`.spectral`: the spectral analysis of the critical layers;
 - :mod:`.lens`: the lens (logit or tuned) and the tuned lens's training;
 - :mod:`.run`: inputs, anatomy overrides and the run itself;
 - :mod:`.parse`: command-line text to values;
@@ -58,6 +59,7 @@ from layertracer.config.run import (
     RunConfig,
     as_config,
 )
+from layertracer.config.spectral import SpectralConfig
 
 __all__ = [
     "ALL_METHODS",
@@ -89,6 +91,7 @@ __all__ = [
     "ParticleConfig",
     "RemovalConfig",
     "RunConfig",
+    "SpectralConfig",
     "TracingConfig",
     "VulnerabilityConfig",
     "as_config",

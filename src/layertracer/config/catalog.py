@@ -34,6 +34,8 @@ METHODS: tuple[Method, ...] = (
     Method("particles", "each prompt's task particle", ("lens",)),
     Method("vulnerability", "JS of the output per perturbed layer"),
     Method("cka", "linear CKA between layer states"),
+    # its readout is taken around CKA's critical layers
+    Method("spectral", "principal components behind each CKA shift", ("cka",)),
     Method("ablation", "each block skipped in turn"),
     Method("tracing", "ROME causal tracing"),
     # ranks blocks by the criteria of these methods: js, cka, ablation, tracing

@@ -46,6 +46,7 @@ FLAT: dict[str, tuple[str | None, str]] = {
     "z": ("particles", "z"),
     "cka_estimator": ("cka", "estimator"),
     "cka_representation": ("cka", "representation"),
+    "spectral_k": ("spectral", "k"),
     "tracing_noise": ("tracing", "noise_multiplier"),
     "tracing_copies": ("tracing", "copies"),
     "tracing_seed": ("tracing", "seed"),

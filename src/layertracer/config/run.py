@@ -29,6 +29,7 @@ from layertracer.config.methods import (
 )
 from layertracer.config.options import FLAT, SPECIAL, build, nest
 from layertracer.config.parse import parse_methods
+from layertracer.config.spectral import SpectralConfig
 from layertracer.errors import ConfigError
 
 DEFAULT_TASK = "capitals"
@@ -122,6 +123,8 @@ class RunConfig:
         vulnerability: Vulnerability-scan protocol.
         anatomy: Module paths overriding discovery.
         cka: CKA estimator and representation.
+        spectral: PCA per layer, the top-k share of the CKA shifts, the text-derived
+            critical layers (docs/method.md#spectral).
         agreement: Bootstrap of the agreement statistics.
         ablation: Layer-ablation options.
         tracing: Causal-tracing options.
@@ -145,6 +148,7 @@ class RunConfig:
     vulnerability: VulnerabilityConfig = field(default_factory=VulnerabilityConfig)
     anatomy: AnatomyOverrides = field(default_factory=AnatomyOverrides)
     cka: CKAConfig = field(default_factory=CKAConfig)
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
     agreement: AgreementConfig = field(default_factory=AgreementConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)

@@ -19,7 +19,15 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from layertracer.errors import ReportError
-from layertracer.report import figures, js_figure, lens_figure, method_figures, removal, topk
+from layertracer.report import (
+    figures,
+    js_figure,
+    lens_figure,
+    method_figures,
+    removal,
+    spectral_figures,
+    topk,
+)
 from layertracer.report.data import output_dir, run_data
 from layertracer.report.html import Drawn, render, report_context
 from layertracer.report.style import data_uri, save, style
@@ -53,6 +61,18 @@ FIGURES: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Figure | None]], 
     ("cka", "CKA similarity",
      "Linear CKA between every pair of layers, and δ_ℓ (mean CKA with the neighbouring "
      "layers) whose minima are the critical layers.", method_figures.cka_matrix),
+    ("spectrum", "Spectrum per layer",
+     "Explained-variance ratio of the top-k principal components of every layer's "
+     "representations; CKA's critical layers dashed, those of generic text dotted.",
+     spectral_figures.spectrum),
+    ("principal_angles", "Principal angles and the split of 1 − CKA",
+     "Principal angles between the top-k subspaces of consecutive layers, and 1 − CKA of "
+     "each pair split into its top-k, rest and cross parts (docs/method.md#spectral).",
+     spectral_figures.angles),
+    ("spectral_readout", "Leading components through the lens",
+     "Tokens whose lens log-probability rises most (+ side) and falls most (− side) when the "
+     "layer's mean moves by ±2 standard deviations along each leading principal component, "
+     "for the layers around each CKA critical layer (shaded).", spectral_figures.readout),
     ("ablation", "Layer ablation",
      "Drop in target log-probability and in first-token accuracy (final top-1 = target "
      "token) when each block is skipped.",

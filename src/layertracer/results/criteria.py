@@ -175,6 +175,16 @@ def _cka(results: Results, kept: Mapping[str, Any]) -> Measured | None:
     return Measured(curves, fixed(np.ones((1, 1)))[0], bootstrap)
 
 
+def _cka_text(results: Results, kept: Mapping[str, Any]) -> Measured | None:
+    """``1 − δ_ℓ`` of the generic text's windows (docs/method.md#data-oblivious-critical-
+    layers): not the run's prompts, so held fixed under their bootstrap."""
+    text = results.spectral.text if results.spectral is not None else None
+    if text is None:
+        return None
+    curves = cka_criterion(text.delta, None, results.cka.estimator if results.cka else "biased")
+    return Measured(curves, curves(np.ones((1, 1)))[0], "fixed")
+
+
 for _criterion in (
     Criterion(
         "particles", "task particles per layer", "more prompts' task particle here",
@@ -188,6 +198,11 @@ for _criterion in (
     Criterion(
         "cka", "1 − δ (CKA with the neighbouring layers)",
         "the layer's representation differs more from its neighbours'", "#1f77b4", "cka", _cka,
+    ),
+    Criterion(
+        "cka_text", "1 − δ of generic text (CKA, no task data)",
+        "the layer's representation of plain text differs more from its neighbours'",
+        "#aec7e8", "spectral", _cka_text,
     ),
     Criterion(
         "ablation", "log-prob drop when the block is skipped",

@@ -46,6 +46,7 @@ from layertracer.schema.sections import (
     TracingSection,
     VulnerabilitySection,
 )
+from layertracer.schema.spectral import SpectralSection
 
 SCHEMA_VERSION = 1
 ARRAYS = "arrays.npz"
@@ -67,8 +68,8 @@ class Results(BaseModel):
             whose every answer token is the model's top-1 under teacher forcing.
         prompts: One row per prompt: target token, ``target_prob`` [L+1], particle, ...
         similarity: Block Influence and angular distance of the clean pass.
-        particles, vulnerability, cka, ablation, causal_tracing, removal, agreement,
-            suites: The sections of the methods that ran (``None``: did not run).
+        particles, vulnerability, cka, spectral, ablation, causal_tracing, removal,
+            agreement, suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
         timing: Seconds per stage.
         arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
@@ -91,6 +92,7 @@ class Results(BaseModel):
     particles: ParticlesSection | None = None
     vulnerability: VulnerabilitySection | None = None
     cka: CKASection | None = None
+    spectral: SpectralSection | None = None
     ablation: AblationSection | None = None
     causal_tracing: TracingSection | None = None
     removal: RemovalSection | None = None

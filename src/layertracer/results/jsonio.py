@@ -54,15 +54,17 @@ def check_length(path: str, value: object, shape: str, want: int) -> None:
         return
     if shape in ("layers", "square"):
         _need(path, value, want)
+    if shape == "pairs":  # one entry per pair of consecutive layer states
+        _need(path, value, want - 1, "pair (ℓ, ℓ+1)")
     if shape in ("rows", "square") and isinstance(value, list):
         for i, row in enumerate(value):
             _need(f"{path}[{i}]", row, want)
 
 
-def _need(path: str, value: object, want: int) -> None:
+def _need(path: str, value: object, want: int, each: str = "layer state 0..L") -> None:
     if not isinstance(value, list) or len(value) != want:
         got = len(value) if isinstance(value, list) else type(value).__name__
-        raise ValueError(f"{path}: expected {want} entries (one per layer state 0..L), got {got}")
+        raise ValueError(f"{path}: expected {want} entries (one per {each}), got {got}")
 
 
 def first_problem(exc: ValidationError) -> str:

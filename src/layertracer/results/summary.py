@@ -216,6 +216,9 @@ def _method_rows(data: dict[str, Any], numbers: dict[str, Any]) -> list[SummaryR
         rows.append(
             SummaryRow("CKA critical layer (min δ)", fmt(numbers["cka_critical_layer"], ""))
         )
+    if text := (data.get("spectral") or {}).get("text"):
+        first = ", ".join(map(str, text["critical_layers"][:3])) or "–"
+        rows.append(SummaryRow("CKA critical layers of generic text (no task data)", first))
     if ablation := data.get("ablation"):
         i = numbers["ablation_critical_layer"]
         drop = ablation["target_logprob_drop"][i] if i is not None else None

@@ -19,7 +19,8 @@ class Layers:
     """Field metadata: how a per-layer field lines up with the ``L+1`` layer states.
 
     ``kind`` is ``layers`` (the field has L+1 entries), ``rows`` (each of its entries
-    has), ``square`` (both) or ``each`` (each value of the dict has). A field declared
+    has), ``square`` (both), ``each`` (each value of the dict has) or ``pairs`` (the field
+    has L entries, one per pair of consecutive states (ℓ, ℓ+1)). A field declared
     ``Annotated[PerLayer, LAYERS]`` is checked against ``model.num_layers`` on read and
     read into the per-layer frames; nothing else lists it.
     """
@@ -27,7 +28,9 @@ class Layers:
     kind: str
 
 
-LAYERS, ROWS, SQUARE, EACH = (Layers(kind) for kind in ("layers", "rows", "square", "each"))
+LAYERS, ROWS, SQUARE, EACH, PAIRS = (
+    Layers(kind) for kind in ("layers", "rows", "square", "each", "pairs")
+)
 
 
 def layer_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
