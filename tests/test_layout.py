@@ -27,7 +27,7 @@ LAYERS = [
     {"methods"},
     {"results"},
     {"run"},
-    {"stages", "preflight", "describe"},
+    {"stages", "preflight", "describe", "training"},
     {"pipeline"},
     {"report"},
     {"notebook"},
