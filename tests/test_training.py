@@ -118,7 +118,7 @@ def test_a_rerun_is_identical(adapt: FinetuneResults, criteria_run: Path) -> Non
     again = _experiment("adapt", criteria_run)
     assert again.adapt is not None and adapt.adapt is not None
     for a, b in zip(adapt.adapt.arms, again.adapt.arms, strict=True):
-        assert a.model_dump(exclude={"seconds"}) == b.model_dump(exclude={"seconds"})
+        assert a.model_dump(exclude={"seconds", "cpu_seconds"}) == b.model_dump(exclude={"seconds", "cpu_seconds"})
 
 
 def test_training_all_blocks_lowers_the_heldout_loss(adapt: FinetuneResults) -> None:

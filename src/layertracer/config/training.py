@@ -52,7 +52,7 @@ class FinetuneConfig:
     criteria: tuple[str, ...] = ()
     random: int = 5
     k: int | None = None
-    steps: int = 30
+    steps: int = 10
     lr: float = 3e-4
     weight_decay: float = 0.0
     batch_size: int = 8

@@ -60,6 +60,7 @@ class Arm(Section):
     asr: float | None = None
     weight_change: list[float]
     seconds: float
+    cpu_seconds: float
     predictions: Predictions
 
 

@@ -76,7 +76,7 @@ def run_arm(
 ) -> Arm:
     """Trains one arm from the initial weights and measures it (``inspect`` sees the
     trained model); the model is restored to its initial weights afterwards."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     trained = trained_blocks(spec, setup.config.experiment, setup.num_layers)
     split, model = setup.split, setup.lm.model
     setup.snapshot.restore()
@@ -88,7 +88,8 @@ def run_arm(
         inspect(model)
     finally:
         setup.snapshot.restore()
-    return _arm(spec, trained, setup, curve, change, predictions, time.perf_counter() - started)
+    seconds = (time.perf_counter() - started, time.process_time() - cpu)
+    return _arm(spec, trained, setup, curve, change, predictions, seconds)
 
 
 def _predictions(model: nn.Module, split: Split) -> Predictions:
@@ -105,7 +106,7 @@ def _arm(
     curve: list[list[float]],
     change: list[float],
     predictions: Predictions,
-    seconds: float,
+    seconds: tuple[float, float],
 ) -> Arm:
     """The arm's section from what it measured."""
     split = setup.split
@@ -127,7 +128,8 @@ def _arm(
         clean_accuracy=share_equal(predictions.clean_top1, [e.target_id for e in split.heldout]),
         asr=asr,
         weight_change=change,
-        seconds=round(seconds, 3),
+        seconds=round(seconds[0], 3),
+        cpu_seconds=round(seconds[1], 3),
         predictions=predictions,
     )
 
@@ -143,8 +145,10 @@ def run_arms(
     arm finished before (``done``) is reused, a new one is passed to ``keep``."""
     found = {spec.name: done(spec.name) for spec in specs}
     pending = [spec for spec in specs if found[spec.name] is None]
-    name = f"{setup.config.experiment}: {len(pending)} arms"
-    with progress.stage(name, len(pending) * len(setup.batches)) as advance:
+    experiment, num_layers = setup.config.experiment, setup.num_layers
+    training = [s for s in pending if trained_blocks(s, experiment, num_layers)]
+    name = f"{experiment}: {len(pending)} arms"
+    with progress.stage(name, len(training) * len(setup.batches)) as advance:
         for spec in pending:
             arm = run_arm(setup, spec, advance)
             keep(arm)

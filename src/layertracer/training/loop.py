@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from layertracer.model.capture import forward
 from layertracer.training.data import IGNORE, Example, collate
 
 EVAL_BATCH = 16
@@ -75,25 +76,34 @@ def evaluate(model: nn.Module, examples: Sequence[Example], pad_id: int = 0) -> 
     with torch.no_grad():
         for start in range(0, len(examples), EVAL_BATCH):
             batch = collate(examples[start : start + EVAL_BATCH], pad_id, device)
-            logits = _logits(model, batch)
+            logits, targets, first = answer_logits(model, batch)
             rows = torch.arange(len(logits), device=device)
-            found.predicted += logits[rows, batch["last"]].argmax(-1).tolist()
-            found.loss += _token_loss(logits, batch["labels"]).tolist()
+            found.predicted += logits[rows, first].argmax(-1).tolist()
+            found.loss += token_loss(logits, targets).tolist()
     return found
 
 
-def _logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The float32 logits ``[B, T, V]`` of a collated batch."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    logits: torch.Tensor = out.logits
-    return logits.float()
+def answer_logits(
+    model: nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The float32 logits ``[B, K, V]`` at the positions ``K`` that predict answer tokens
+    (from the first prompt's last token to the last but one position: the model computes
+    only those where it takes ``logits_to_keep``), the labels they predict ``[B, K]``, and
+    each row's column of its prompt's last token ``[B]``."""
+    ids, labels = batch["input_ids"], batch["labels"]
+    keep = torch.arange(int(batch["last"].min()), ids.shape[1] - 1, device=ids.device)
+    output, kept = forward(model, ids, batch["attention_mask"], keep)
+    logits: torch.Tensor = output.logits
+    if not kept:
+        logits = logits[:, keep]
+    return logits.float(), labels[:, keep + 1], batch["last"] - keep[0]
 
 
-def _token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per row, the mean cross-entropy of the labelled next tokens. ``[B, T, V] -> [B]``"""
-    shifted, targets = logits[:, :-1], labels[:, 1:]
+def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per row, the mean cross-entropy (nats) of the labelled tokens (:data:`IGNORE`
+    elsewhere), in ``[0, ∞)``. ``[B, K, V], [B, K] -> [B]``"""
     loss = nn.functional.cross_entropy(
-        shifted.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none"
+        logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none"
     )
     counted = (targets != IGNORE).sum(1).clamp_min(1)
     return loss.sum(1) / counted
@@ -152,15 +162,13 @@ def train(
         trained: The blocks to train (none: the curve is flat, no step is taken).
         data: The training examples, each step's example indices, the held-out examples.
         schedule: Learning rate, weight decay, evaluation steps, seed.
-        advance: Called after every step.
+        advance: Called after every step taken.
     """
     examples, batches, heldout = data
     pad_id, device = _pad_id(model), next(model.parameters()).device
     steps = schedule.evaluated(len(batches))
     start = evaluate(model, heldout, pad_id).mean_loss
     if not trained:
-        for _ in batches:
-            advance()
         return [[float(s), start] for s in steps]
     curve = [[0.0, start]]
     torch.manual_seed(schedule.seed)
@@ -168,7 +176,8 @@ def train(
         optimiser = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
         for step, ids in enumerate(batches, 1):
             batch = collate([examples[i] for i in ids], pad_id, device)
-            loss = _token_loss(_logits(model, batch), batch["labels"]).mean()
+            logits, targets, _ = answer_logits(model, batch)
+            loss = token_loss(logits, targets).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
