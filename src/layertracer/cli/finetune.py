@@ -146,7 +146,8 @@ def _show(results: FinetuneResults, path: Path) -> None:
         acc = "" if arm.clean_accuracy is None else f"  clean acc {arm.clean_accuracy:.2f}"
         out.print(
             f"{arm.name:18} trained {len(arm.trained):3d}  loss {arm.heldout_loss_start:.3f} -> "
-            f"{arm.heldout_loss_final:.3f}{asr}{acc}  {arm.seconds:.0f} s ({arm.cpu_seconds:.0f} s CPU)",
+            f"{arm.heldout_loss_final:.3f}{asr}{acc}  {arm.seconds:.0f} s "
+            f"({arm.cpu_seconds:.0f} s CPU)",
             highlight=False,
         )
     for warning in results.warnings:
