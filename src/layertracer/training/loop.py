@@ -93,7 +93,7 @@ def answer_logits(
     ids, labels = batch["input_ids"], batch["labels"]
     keep = torch.arange(int(batch["last"].min()), ids.shape[1] - 1, device=ids.device)
     output, kept = forward(model, ids, batch["attention_mask"], keep)
-    logits: torch.Tensor = output.logits
+    logits: torch.Tensor = getattr(output, "logits")  # noqa: B009  (forward returns object)
     if not kept:
         logits = logits[:, keep]
     return logits.float(), labels[:, keep + 1], batch["last"] - keep[0]
