@@ -53,7 +53,7 @@ class FinetuneConfig:
     random: int = 5
     k: int | None = None
     steps: int = 10
-    lr: float = 3e-4
+    lr: float = 1e-4
     weight_decay: float = 0.0
     batch_size: int = 8
     heldout: int = 24
