@@ -1,8 +1,9 @@
 """The options of ``layertracer finetune`` (docs/training.md): one frozen dataclass, the one
 source of their defaults, saved into the experiment's results.json.
 
-The defaults are sized for SmolLM2-135M on two CPU cores (one arm in about a minute) and
-make its undefended backdoor arm learn the backdoor (docs/training.md#defaults).
+The defaults are sized for SmolLM2-135M on the CPU (an arm of 10 steps takes about 20 s of
+CPU time) and make its undefended backdoor arm learn the backdoor, and its all-blocks arm
+lower the held-out loss (docs/training.md#defaults).
 """
 
 from __future__ import annotations
