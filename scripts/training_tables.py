@@ -77,7 +77,7 @@ def sensitivity_table(data: dict[str, Any]) -> str:
             for m in ("weight_change", "shift")
         ]
         rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
-    change = ", ".join(f"{v:.4f}" for v in section["weight_change"])
+    change = ", ".join(f"{v:.5f}" for v in section["weight_change"])
     cka = ", ".join(_f(v) for v in section["cka_before_after"])
     return "\n".join(rows) + f"\n\nweight change per block: {change}\n\nCKA before/after: {cka}"
 
