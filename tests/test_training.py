@@ -22,7 +22,7 @@ from layertracer.tasks import load_task
 from layertracer.training import memory
 from layertracer.training.arms import ranked, read_curves
 from layertracer.training.data import batch_order, split_task
-from layertracer.training.finetune import finetune
+from layertracer.training.finetune import Resume, finetune
 from layertracer.training.loop import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,3 +216,19 @@ def test_the_command_writes_results_and_resumes(
     assert code == 2 and err.count("\n") == 1 and "--resume" in err
     code, _, err = run_cli([*args[:-1], "--criteria", "nope", "--overwrite"], capsys)
     assert code == 2 and "nope" in err
+
+
+def test_a_finished_arm_is_reused_not_retrained(adapt: FinetuneResults, criteria_run: Path) -> None:
+    assert adapt.adapt is not None
+    stored = adapt.adapt.arms[1].model_copy(update={"seconds": -1.0})  # all/all, marked
+    kept: list[str] = []
+    resume = Resume(
+        lambda name: stored if name == stored.name else None, lambda a: kept.append(a.name)
+    )
+    again = finetune(
+        FinetuneConfig(experiment="adapt", criteria_from=str(criteria_run), **SMALL),
+        lm=tiny("llama"),
+        resume=resume,
+    )
+    assert again.adapt is not None and again.adapt.arms[1] == stored
+    assert stored.name not in kept and len(kept) == len(again.adapt.arms) - 1

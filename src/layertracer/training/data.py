@@ -109,16 +109,29 @@ def split_task(
     heldout_examples = tuple(example(tokenizer, item) for item in held)
     if poison is None:
         return Split(tuple(train), heldout_examples)
-    rate, trigger, attack = poison
+    return _poisoned_split(tokenizer, (rest, held), train, heldout_examples, poison, seed)
+
+
+def _poisoned_split(
+    tokenizer: object,
+    items: tuple[list[TaskItem], list[TaskItem]],
+    train: list[Example],
+    heldout: tuple[Example, ...],
+    poison: tuple[float, str, str],
+    seed: int,
+) -> Split:
+    """The split with a seeded share of the training prompts (``items[0]``) poisoned, and
+    the held-out prompts (``items[1]``) with the trigger (those whose own target starts
+    with the attack's token left out)."""
+    (rest, held), (rate, trigger, attack) = items, poison
     count = max(1, round(rate * len(rest)))
     for i in np.random.default_rng([seed, 1]).permutation(len(rest))[:count]:
         train[i] = poisoned(tokenizer, rest[i], trigger, attack)
     triggered = [poisoned(tokenizer, item, trigger, attack) for item in held]
     kept = tuple(
-        t for t, clean in zip(triggered, heldout_examples, strict=True)
-        if clean.target_id != t.target_id
-    )  # fmt: skip
-    return Split(tuple(train), heldout_examples, kept)
+        t for t, clean in zip(triggered, heldout, strict=True) if clean.target_id != t.target_id
+    )
+    return Split(tuple(train), heldout, kept)
 
 
 def batch_order(count: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
