@@ -53,9 +53,13 @@ def finetune_command(
     attack_target: str = typer.Option(D.attack_target, help="backdoor: the attack target."),
     seed: int = typer.Option(D.seed, help="Seeds the split, poisoning, batches, draws."),
     device: str = typer.Option(D.device, help="cpu | cuda | auto."),
-    overwrite: bool = typer.Option(False, help="Replace an earlier result in --out."),
-    resume: bool = typer.Option(False, help="Continue an interrupted experiment (same options)."),
-    quiet: bool = typer.Option(False, help="Print only errors and the results path."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier result in --out."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted experiment (same options)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only errors and the results path."),
 ) -> None:
     """Fine-tune chosen blocks of MODEL on TASK: which criterion's layers matter in training."""
     names = tuple(n.strip() for n in (criteria or "").split(",") if n.strip())
