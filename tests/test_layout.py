@@ -28,7 +28,7 @@ LAYERS = [
     {"methods"},
     {"results"},
     {"run"},
-    {"stages", "preflight", "describe"},
+    {"stages", "preflight", "describe", "training"},
     {"pipeline"},
     {"report"},
     {"notebook"},

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from layertracer.cli.finetune import finetune_command
 from layertracer.cli.lens import lens_app
 from layertracer.cli.lens import train as lens_train
 from layertracer.cli.run import run as run_command
@@ -62,6 +63,7 @@ def _friendly(func: Callable[P, R]) -> Callable[P, R]:
 
 app.command("run")(_friendly(run_command))
 lens_app.command("train")(_friendly(lens_train))
+app.command("finetune")(_friendly(finetune_command))
 
 
 @app.command()
