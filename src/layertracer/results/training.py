@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from layertracer.atomic import atomic_write
 from layertracer.errors import ResultsError
-from layertracer.results.section import Interval, PerLayer, Section
+from layertracer.schema.section import Interval, PerLayer, Section
 
 FINETUNE_SCHEMA = 1
 Which = Literal["most", "least", "random", "all", "none"]
