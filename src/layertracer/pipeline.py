@@ -19,6 +19,7 @@ from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.batching import Batch
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
+from layertracer.engine.flops import clean_pass_flops
 from layertracer.errors import ConfigError, FidelityError
 from layertracer.methods import similarity
 from layertracer.methods.suite_summary import suite_summaries
@@ -36,6 +37,7 @@ from layertracer.results import Results
 from layertracer.results.sections import (
     SuiteSummary,
 )
+from layertracer.results.timing import with_work
 from layertracer.run import CleanPass, Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.stages.lens import similarity as similarity_stage
@@ -122,6 +124,8 @@ def _trace(
     prepare_lens(run)
     with run.stage("lens", run.num_batches) as step:
         run.clean = _clean_pass(run, step)
+    lenses = 1 if run.clean.other_target_prob is None else 2
+    run.flops["lens"] = clean_pass_flops(run.cost, run.lengths, run.batch_size, lenses)
     run.results = base_results(run)
     similarity_stage(run)
     for name, stage in STAGES.items():
@@ -132,7 +136,7 @@ def _trace(
     vcfg = config.vulnerability
     suites = suite_summaries(rows, with_particles, vcfg.layer_rule, vcfg.interior_margin)
     run.results.suites = {name: SuiteSummary.model_validate(s) for name, s in suites.items()}
-    run.results.timing = timing
+    run.results.timing = with_work(timing, run.flops)
     run.results.environment["batching"] = _batching(run)
     if checkpoints is not None and checkpoints.resumed:
         run.results.environment["resumed_batches"] = dict(checkpoints.resumed)

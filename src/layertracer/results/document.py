@@ -46,6 +46,7 @@ from layertracer.results.sections import (
     TracingSection,
     VulnerabilitySection,
 )
+from layertracer.results.timing import TimingValue
 
 SCHEMA_VERSION = 1
 ARRAYS = "arrays.npz"
@@ -71,7 +72,8 @@ class Results(BaseModel):
         particles, vulnerability, cka, ablation, causal_tracing, removal, agreement,
             suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
-        timing: Seconds per stage.
+        timing: Seconds per stage, and per counted stage its FLOPs and GFLOP/s
+            (:mod:`layertracer.results.timing`).
         arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
             results.json (e.g. ``js [prompts, seeds, L+1]``); read back by :func:`load`.
     """
@@ -98,7 +100,7 @@ class Results(BaseModel):
     agreement: AgreementSection | None = None
     suites: dict[str, SuiteSummary] | None = None
     warnings: list[str] = []
-    timing: dict[str, float | None] = {}
+    timing: dict[str, TimingValue] = {}
     _arrays: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
     @property
