@@ -178,7 +178,7 @@ def main() -> None:
     timing, cpu, found = run_stages(lm, task, args.dtype)
     after = rates(lm, rows, args.dtype)
     payload = {
-        "model": args.model, "dtype": args.dtype, "prompts": args.prompts,
+        "model": args.model, "dtype": args.dtype, "prompts": len(task.items),
         "tokens": sum(tokens), "padded_tokens": padded,
         "threads": torch.get_num_threads(), "replay_rows": rows,
         "matmul_before": before, "matmul_after": after, "timing": timing, "cpu_s": cpu,
