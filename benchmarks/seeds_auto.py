@@ -67,10 +67,9 @@ def compare(model: str, task: str, prompts: int | None) -> dict:
     default = answer(section(results, 6))
     four = answer(section(results, 4))
     auto, used = (four, 4) if four["stable"] else (answer(section(results, 8)), 8)
-    same = (auto["vulnerable_layer"], auto["confidence_set"]) == (
-        default["vulnerable_layer"],
-        default["confidence_set"],
-    )
+    same = auto["vulnerable_layer"] == default["vulnerable_layer"] and set(
+        auto["confidence_set"] or ()
+    ) == set(default["confidence_set"] or ())  # the set, in whatever order it is listed
     row = {
         "model": model, "task": task, "prompts": len(results.prompts), "default_6": default,
         "auto": auto, "auto_seeds": used, "auto_done": bool(auto["stable"]), "same": same,
