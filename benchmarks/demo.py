@@ -18,6 +18,8 @@ from pathlib import Path
 
 from common import write
 
+from layertracer.results.timing import stage_seconds
+
 
 def main() -> None:
     """Runs the demo in a subprocess, prints the wall time and the per-stage times."""
@@ -40,7 +42,8 @@ def main() -> None:
         "device": results["environment"]["device"],
         "vulnerable_layer": results["vulnerability"]["vulnerable_layer"],
     }
-    stages = "  ".join(f"{k} {v:.1f}s" for k, v in row["stages_s"].items() if v >= 0.05)
+    seconds = stage_seconds(row["stages_s"])
+    stages = "  ".join(f"{k} {v:.1f}s" for k, v in seconds.items() if v >= 0.05)
     print(f"{row['case']}: {row['prompts']} prompts, wall {row['wall_s']:.1f}s  ({stages})")
     print(f"wrote {write('demo', {'cases': [row]})}")
 

@@ -32,6 +32,7 @@ from layertracer import RunConfig, VulnerabilityConfig, trace
 from layertracer.config import TracingConfig, parse_methods
 from layertracer.model.load import load_model
 from layertracer.results import Results, atomic_write
+from layertracer.results.timing import stage_seconds
 
 DOC = Path(__file__).parents[1] / "docs" / "removal.md"
 MARKERS = {
@@ -239,7 +240,8 @@ def main() -> None:
             rows.append(summary_row(spec, task, results, time.perf_counter() - start))
             if args.runs:
                 results.save(args.runs / f"{Path(spec).name}-{task}")
-            stages = ", ".join(f"{k} {v:.0f} s" for k, v in results.timing.items() if v)
+            seconds = stage_seconds(results.timing)
+            stages = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items() if v)
             print(f"{spec} {task}: {rows[-1]['seconds']} s ({stages}); best {rows[-1]['best']}",
                   flush=True)  # fmt: skip
     command = (

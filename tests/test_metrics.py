@@ -251,3 +251,27 @@ def test_bca_is_undefined_when_every_draw_is_on_one_side() -> None:
     assert bca_interval([1.0, 2.0], math.nan, [1.0]) is None
     assert bca_interval([math.nan], 0.5, [0.5]) is None
     assert bca_interval([2.0] * 50, 2.0, [2.0] * 5) == [2.0, 2.0]  # all draws equal the point
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 48])
+def test_js_in_blocks_of_rows_equals_all_rows_at_once(
+    rows: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from layertracer.methods import metrics
+
+    rng = np.random.default_rng(rows)
+    p32 = torch.log_softmax(torch.from_numpy(rng.normal(size=(rows, 4096)) * 4).float(), -1)
+    q32 = torch.log_softmax(torch.from_numpy(rng.normal(size=(rows, 4096)) * 4).float(), -1)
+    p32[0, :3] = -math.inf  # a zero probability takes the other branch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        once = metrics._js(p32, q32)
+        monkeypatch.setattr(metrics, "JS_BLOCK", 2 * 4096)  # blocks of 2 (or 3) rows
+        blocks = js_divergence(p32, q32)
+        stacked = js_divergence(p32.view(1, rows, -1), q32.view(1, rows, -1))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(blocks, once)  # bit for bit
+    assert torch.equal(stacked[0], once)

@@ -18,6 +18,7 @@ from layertracer.describe import base_results
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
+from layertracer.engine.flops import clean_pass_flops
 from layertracer.errors import ConfigError
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.model.anatomy import Anatomy, discover
@@ -27,6 +28,7 @@ from layertracer.model.load import LoadedModel, load_model
 from layertracer.model.sites import require_site
 from layertracer.preflight import check_memory, check_vocabulary, fit_context
 from layertracer.results import Results
+from layertracer.results.timing import with_work
 from layertracer.run import Progress, Run, SilentProgress, timed
 from layertracer.stages import STAGES
 from layertracer.stages.clean import clean_pass
@@ -111,6 +113,8 @@ def _trace(
             run.sites = require_site(lm, anatomy, config.vulnerability.site)
     prepare_lens(run)
     clean_pass(run)
+    lenses = 1 if run.clean.other_target_prob is None else 2
+    run.flops["lens"] = clean_pass_flops(run.cost, run.lengths, run.batch_size, lenses)
     run.results = base_results(run)
     similarity_stage(run)
     for name, stage in STAGES.items():
@@ -122,7 +126,7 @@ def _trace(
     run.results.suites = suite_summaries(
         rows, with_particles, vcfg.layer_rule, vcfg.interior_margin
     )
-    run.results.timing = dict(timing)
+    run.results.timing = with_work(timing, run.flops)
     run.results.environment["batching"] = _batching(run)
     if checkpoints is not None and checkpoints.resumed:
         run.results.environment["resumed_batches"] = dict(checkpoints.resumed)

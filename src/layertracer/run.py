@@ -27,6 +27,7 @@ from layertracer.engine.batching import Batch, build_batch, first_prompt, plan_b
 from layertracer.engine.channels import replay_blocker, shared_modules, side_channels
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World
+from layertracer.engine.flops import ModelCost, model_cost
 from layertracer.engine.replay import ReplayPath
 from layertracer.methods.vulnerability.stats import ActivationStats
 from layertracer.model.anatomy import Anatomy
@@ -96,6 +97,8 @@ class Run:
         encoded: Each item's tokens and target token, in task order.
         progress: Where stages report progress.
         timing: Seconds per stage, filled by :meth:`stage`.
+        flops: FLOPs per stage whose work is counted (:mod:`layertracer.engine.flops`),
+            filled by the stages; ``None``: not counted.
         clean: The clean lens pass (a property: set after it ran, an error before).
         results: The results so far (a property: set after the clean pass).
         sites: Where the vulnerability scan perturbs (found before the lens pass).
@@ -115,6 +118,7 @@ class Run:
     encoded: list[Encoded]
     progress: Progress = field(default_factory=SilentProgress)
     timing: dict[str, float] = field(default_factory=dict)
+    flops: dict[str, float | None] = field(default_factory=dict)
     sites: SiteMap | None = None
     kept: dict[str, Any] = field(default_factory=dict)
     world: World = field(default_factory=World)
@@ -158,10 +162,24 @@ class Run:
     def results(self, value: Results) -> None:
         self._results = value
 
+    _cost: ModelCost | None = field(default=None, repr=False)
+
     @property
     def device(self) -> torch.device:
         """Where the batches go: the input embedding's device (first device of a map)."""
         return input_device(self.lm.model)
+
+    @property
+    def cost(self) -> ModelCost:
+        """The model's FLOPs per block and token (:mod:`layertracer.engine.flops`)."""
+        if self._cost is None:
+            self._cost = model_cost(self.lm.model, self.anatomy)
+        return self._cost
+
+    @property
+    def lengths(self) -> list[int]:
+        """Every prompt's token count, in run order (the FLOP counts' input)."""
+        return [len(e.input_ids) for e in self.encoded]
 
     @property
     def num_batches(self) -> int:

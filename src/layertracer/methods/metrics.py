@@ -14,13 +14,16 @@ import torch
 F64 = npt.NDArray[np.float64]  # a float64 array
 Floating = npt.NDArray[np.floating[Any]]  # a float array of any width
 Floats = Sequence[float] | Floating  # numbers, as a list or an array
+JS_BLOCK = 2**17  # float64 elements of one block of rows (about 1 MiB: stays in cache)
 
 
 def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     """Jensen–Shannon divergence in bits between rows of two log-prob tensors.
 
     ``JS(p, q) = ½ KL(p‖m) + ½ KL(q‖m)``, ``m = (p + q) / 2``, log base 2, computed in
-    float64. Symmetric; ``JS(p, p) = 0``.
+    float64. Symmetric; ``JS(p, p) = 0``. Rows are computed in blocks of about
+    :data:`JS_BLOCK` elements (at least two rows, so each row is still summed by one
+    thread): the same numbers as all rows at once, several times faster on a CPU.
 
     Args:
         logp: Log-probabilities. ``[..., vocab]``
@@ -29,6 +32,23 @@ def js_divergence(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     Returns:
         JS per row, in [0, 1]. ``[...]``
     """
+    if logp.shape != logq.shape or logp.dim() < 1:
+        return _js(logp, logq)
+    vocab = logp.shape[-1]
+    flat_p, flat_q = logp.reshape(-1, vocab), logq.reshape(-1, vocab)
+    rows = max(2, JS_BLOCK // max(1, vocab))
+    if flat_p.shape[0] <= rows:
+        return _js(logp, logq)
+    starts = list(range(0, flat_p.shape[0], rows))
+    if len(starts) > 1 and flat_p.shape[0] - starts[-1] < 2:
+        starts.pop()  # no block of one row: the last block takes it
+    ends = [*starts[1:], flat_p.shape[0]]
+    parts = [_js(flat_p[a:b], flat_q[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return torch.cat(parts).view(logp.shape[:-1])
+
+
+def _js(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """:func:`js_divergence` of all rows at once."""
     logp, logq = logp.double(), logq.double()
     logm = torch.logaddexp(logp, logq) - math.log(2.0)
     kl_pm = torch.where(logp > -math.inf, logp.exp() * (logp - logm), 0.0).sum(-1)

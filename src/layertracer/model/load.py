@@ -16,6 +16,7 @@ import torch
 from layertracer.errors import ConfigError, ModelError, first_line
 from layertracer.model.bundled import BUNDLED, bundled_dir
 from layertracer.model.hf import as_hf
+from layertracer.model.native import slow_dtype_warning
 from layertracer.model.source import folder_source, gguf_source
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -70,7 +71,8 @@ def load_model(
             to the CPU (``accelerate``); every block then runs on its own device.
 
     Returns:
-        The loaded model and tokenizer.
+        The loaded model and tokenizer. A half-precision dtype that this CPU emulates
+        is warned about (:mod:`layertracer.model.native`).
 
     Raises:
         ModelError: The spec names nothing loadable.
@@ -89,6 +91,7 @@ def load_model(
         model = model.to(device=torch_device, dtype=_DTYPES[dtype])
     elif not hasattr(model, "hf_device_map"):  # built here (tiny): dispatch it now
         model = dispatch(model.to(_DTYPES[dtype]), device_map)
+    slow_dtype_warning(input_device(model), _DTYPES[dtype])
     return wrap(model, tokenizer, spec)
 
 

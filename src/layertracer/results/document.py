@@ -28,6 +28,7 @@ from layertracer.results.files import (
     read_npz,
 )
 from layertracer.results.jsonio import check_length, finite, first_problem, plain, read_json
+from layertracer.results.timing import TimingValue
 from layertracer.schema.section import per_layer_table
 from layertracer.schema.sections import (
     PROMPT_PER_LAYER,
@@ -71,7 +72,8 @@ class Results(BaseModel):
         particles, vulnerability, cka, spectral, ablation, causal_tracing, removal,
             agreement, suites: The sections of the methods that ran (``None``: did not run).
         warnings: Things the user should know (fallbacks, unstable layers).
-        timing: Seconds per stage.
+        timing: Seconds per stage, and per counted stage its FLOPs and GFLOP/s
+            (:mod:`layertracer.results.timing`).
         arrays: The evidence behind the sections, saved as ``arrays.npz`` beside
             results.json (e.g. ``js [prompts, seeds, L+1]``); read back by :func:`load`.
     """
@@ -99,7 +101,7 @@ class Results(BaseModel):
     agreement: AgreementSection | None = None
     suites: dict[str, SuiteSummary] | None = None
     warnings: list[str] = []
-    timing: dict[str, float | None] = {}
+    timing: dict[str, TimingValue] = {}
     _arrays: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
 
     @property
