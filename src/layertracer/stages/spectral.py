@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from layertracer.engine.batching import Batch
-from layertracer.methods.cka import collect as cka_collect
 from layertracer.methods.cka.core import critical_layers
 from layertracer.methods.spectral import oblivious
 from layertracer.methods.spectral.core import Spectrum, summarize
@@ -17,6 +15,7 @@ from layertracer.methods.spectral.readout import direction_scores, top_tokens
 from layertracer.methods.spectral.text import SPLIT, WINDOW, text_representations
 from layertracer.run import Run
 from layertracer.schema.spectral import SpectralSection
+from layertracer.stages.cka import collect
 from layertracer.stages.registry import stage
 
 AROUND = 3  # CKA critical layers whose neighbourhood (ℓ−1, ℓ, ℓ+1) is read through the lens
@@ -56,19 +55,8 @@ def spectral(run: Run) -> None:
 
 def _representations(run: Run) -> np.ndarray:
     """Every prompt's representation at every layer, prompts in task order. ``[n, L+1, d]``"""
-    anatomy = run.anatomy
-    collector = cka_collect.Collector(
-        len(run.encoded), anatomy.hidden_size, anatomy.num_layers + 1,
-        run.config.cka.representation, form="gram",
-    )  # fmt: skip
     with run.stage("spectral", run.num_batches) as step:
-
-        def add(batch: Batch) -> None:
-            states = cka_collect.clean_states(run.lm.model, anatomy, batch)
-            collector.add(states, batch.attention_mask, batch.last, batch.index)
-            step()
-
-        run.each_batch("spectral", add)
+        collector = collect(run, "spectral", step, form="gram")
     rows = run.gather(collector.rows)
     return np.stack([rows[n] for n in sorted(rows)])
 
