@@ -120,7 +120,9 @@ def test_cka_criterion_is_one_minus_delta_and_resampled_from_grams() -> None:
 def test_agreement_runs_last() -> None:
     assert list(STAGES)[-1] == "agreement"
     assert parse_methods("all") == ALL_METHODS
-    order = ("lens", "particles", "vulnerability", "cka", "ablation", "tracing", "removal")
+    order = (
+        "lens", "particles", "vulnerability", "cka", "spectral", "ablation", "tracing", "removal",
+    )  # fmt: skip
     assert list(ALL_METHODS) == [m for m in (*order, "agreement") if m in ALL_METHODS]
     assert list(STAGES) == list(ALL_METHODS)  # stages run in the order of the methods
 

@@ -17,7 +17,7 @@ from layertracer.errors import ConfigError
 from layertracer.methods.vulnerability.scan import VulnerabilityScan
 from tests.conftest import tiny
 
-trace_module = importlib.import_module("layertracer.pipeline")
+clean_module = importlib.import_module("layertracer.stages.clean")  # the lens pass
 
 SEQUENCES = [[1, 2, 3], [4], [5, 6], [7, 8, 9, 10], [11, 12], [13], [14, 15, 16]]
 
@@ -75,7 +75,7 @@ def test_sizer_reraises_when_one_prompt_does_not_fit_and_other_errors_at_once() 
 def test_injected_oom_gives_the_numbers_of_a_run_without_it(small_task, monkeypatch) -> None:
     cfg = RunConfig(batch_size=6, vulnerability=VulnerabilityConfig(seeds=(0, 1)))
     plain = trace(tiny("llama"), small_task, cfg)
-    real_traj, real_add = trace_module.trajectories, VulnerabilityScan.add
+    real_traj, real_add = clean_module.trajectories, VulnerabilityScan.add
 
     def traj(anatomy, states, last, *args, **kwargs):
         if len(last) > 3:  # the lens pass fits 3 prompts
@@ -87,7 +87,7 @@ def test_injected_oom_gives_the_numbers_of_a_run_without_it(small_task, monkeypa
             raise oom()
         return real_add(self, batch, *args, **kwargs)
 
-    monkeypatch.setattr(trace_module, "trajectories", traj)
+    monkeypatch.setattr(clean_module, "trajectories", traj)
     monkeypatch.setattr(VulnerabilityScan, "add", add)
     split = trace(tiny("llama"), small_task, cfg)
     for a, b in zip(plain.prompts, split.prompts, strict=True):

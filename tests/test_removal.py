@@ -180,9 +180,10 @@ def test_cli_run_pulls_in_every_criterion(tmp_path, capsys) -> None:
     assert code == 0, err
     data = json.loads((out / "results.json").read_text())
     removal = data["removal"]
-    want = ["js", "cka", "ablation", "tracing", "lens_slope", "bi", "angular", "random"]
-    assert removal["criteria"] == want and removal["missing"] == []
-    assert set(data["config"]["methods"]) >= {"vulnerability", "cka", "ablation", "tracing"}
+    want = ["js", "cka", "cka_text", "ablation", "tracing", "lens_slope", "bi", "angular"]
+    assert removal["criteria"] == [*want, "random"] and removal["missing"] == []
+    needed = {"vulnerability", "cka", "spectral", "ablation", "tracing"}
+    assert set(data["config"]["methods"]) >= needed
     assert data["config"]["removal"]["span"] == 2 and removal["span"] == 2
     assert all(c["accuracy"][0] == data["accuracy"] for c in removal["curves"].values())
     assert "layer removal" in stdout

@@ -38,11 +38,11 @@ METHODS: tuple[Method, ...] = (
     Method("spectral", "principal components behind each CKA shift", ("cka",)),
     Method("ablation", "each block skipped in turn"),
     Method("tracing", "ROME causal tracing"),
-    # ranks blocks by the criteria of these methods: js, cka, ablation, tracing
+    # ranks blocks by the criteria of these methods: js, cka, cka_text, ablation, tracing
     Method(
         "removal",
         "blocks removed in each criterion's order",
-        ("vulnerability", "cka", "ablation", "tracing"),
+        ("vulnerability", "cka", "spectral", "ablation", "tracing"),
     ),
     Method("agreement", "agreement of every criterion measured"),
 )

@@ -36,8 +36,8 @@ MANIFEST = ".layertracer-run.json"
 # The report's figures (layertracer.report.FIGURES and its top-k table; a test keeps the two
 # lists equal), each written as PNG and SVG.
 FIGURE_NAMES = (
-    "lens_heatmap", "trajectory", "particles", "js", "cka", "ablation", "tracing", "removal",
-    "topk", "lens_kl",
+    "lens_heatmap", "trajectory", "particles", "js", "cka", "spectrum", "principal_angles",
+    "spectral_readout", "ablation", "tracing", "removal", "topk", "lens_kl",
 )  # fmt: skip
 RUN_FILES = frozenset(
     {"results.json", "prompts.csv", "arrays.npz", "report.html", MANIFEST}
