@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import functools
 import re
+import signal
 
 import pytest
 
@@ -81,3 +82,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{deselected:4d} deselected by -m (slow: real-model runs, sweeps)\n"
             "       enable: make test-all"
         )
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` of a child that a test interrupts with SIGINT: the default handler, so
+    that Python raises KeyboardInterrupt in it even when the test suite itself was started
+    with SIGINT ignored (a background job of a non-interactive shell, as some CI runners)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,7 +20,7 @@ from layertracer.engine.replay import ReplayPath
 from layertracer.errors import ConfigError
 from layertracer.results import outdir as outdir_module
 from layertracer.results.outdir import MANIFEST, OutputDir
-from tests.conftest import run_cli
+from tests.conftest import run_cli, sigint_default
 
 TINY = ["run", "--model", "tiny:llama", "--task", "capitals", "--max-prompts", "3"]
 TINY += ["--methods", "lens,particles,vulnerability", "--no-report", "--seeds", "0", "--quiet"]
@@ -419,6 +419,7 @@ def test_ctrl_c_in_report_is_one_line_and_130(finished_run, tmp_path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "layertracer", "report", str(run)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_default,
     )  # fmt: skip
     time.sleep(1.5)  # inside the imports or the drawing
     proc.send_signal(signal.SIGINT)
