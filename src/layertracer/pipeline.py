@@ -18,7 +18,6 @@ from layertracer.describe import base_results
 from layertracer.engine.batch_size import auto_batch_size, per_prompt_bytes
 from layertracer.engine.checkpoint import Checkpoints
 from layertracer.engine.distributed import World, rank_device, world_from_env
-from layertracer.engine.flops import clean_pass_flops
 from layertracer.errors import ConfigError
 from layertracer.methods.suite_summary import suite_summaries
 from layertracer.model.anatomy import Anatomy, discover
@@ -113,8 +112,6 @@ def _trace(
             run.sites = require_site(lm, anatomy, config.vulnerability.site)
     prepare_lens(run)
     clean_pass(run)
-    lenses = 1 if run.clean.other_target_prob is None else 2
-    run.flops["lens"] = clean_pass_flops(run.cost, run.lengths, run.batch_size, lenses)
     run.results = base_results(run)
     similarity_stage(run)
     for name, stage in STAGES.items():

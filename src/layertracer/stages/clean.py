@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 
 from layertracer.engine.batching import Batch
+from layertracer.engine.flops import clean_pass_flops
 from layertracer.errors import FidelityError
 from layertracer.methods import similarity
 from layertracer.methods.vulnerability.stats import ActivationStats
@@ -36,8 +37,9 @@ class _Row(NamedTuple):
 
 
 def clean_pass(run: Run) -> None:
-    """Sets ``run.clean``: the clean pass over every batch (of every process: per-prompt
-    rows are gathered, the statistics summed over processes in rank order).
+    """Sets ``run.clean`` and the stage's FLOPs: the clean pass over every batch (of every
+    process: per-prompt rows are gathered, the statistics summed over processes in rank
+    order).
 
     Raises:
         FidelityError: The last layer's lens differs from the model's output by more than
@@ -69,6 +71,8 @@ def clean_pass(run: Run) -> None:
 
         run.each_batch("lens", work)
     run.clean = _finish(run, rows, errors, stats, other is not None)
+    lenses = 1 if other is None else 2
+    run.flops["lens"] = clean_pass_flops(run.cost, run.lengths, run.batch_size, lenses)
 
 
 def _finish(
