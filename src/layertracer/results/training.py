@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 
 from layertracer.atomic import atomic_write
 from layertracer.errors import ResultsError
+from layertracer.results.jsonio import first_problem
 from layertracer.schema.section import Interval, PerLayer, Section
 
 FINETUNE_SCHEMA = 1
@@ -139,6 +140,4 @@ def load_finetune(path: str | Path) -> FinetuneResults:
     except OSError as exc:
         raise ResultsError(f"{file}: cannot read ({exc.strerror or exc})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ResultsError(f"{file}: not a finetune result: {where}: {first['msg']}") from None
+        raise ResultsError(f"{file}: not a finetune result: {first_problem(exc)}") from None
