@@ -20,6 +20,7 @@ from layertracer.methods.spectral.core import (
     principal_angles,
     summarize,
 )
+from layertracer.methods.suite_summary import suite_groups
 
 
 def _data(seed: int, n: int = 30, d: int = 12) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +177,8 @@ def test_profiles_of_the_same_representations_agree_and_resampling_is_seeded() -
     assert a == b and math.isclose(a["spearman"], 1.0) and a["same_layer"]
     low, high = a["spearman_ci95"]
     assert -1.0 <= low <= high <= 1.0
-    assert oblivious.suite_groups(["a", "b", "a", None]) == {"a": [0, 2], "b": [1], "task": [3]}
+    groups = suite_groups(["a", "b", "a", None], missing="task")
+    assert groups == {"a": [0, 2], "b": [1], "task": [3]}
 
 
 def test_config_checks_and_set_path() -> None:

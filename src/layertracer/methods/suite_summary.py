@@ -43,12 +43,12 @@ def suite_summaries(
     }
 
 
-def suite_groups(suites: Sequence[str | None]) -> dict[str, list[int]]:
+def suite_groups(suites: Sequence[str | None], missing: str = "") -> dict[str, list[int]]:
     """The indices of the prompts of each suite, in the order the suites first occur (a
-    prompt without a suite counts under ``""``)."""
+    prompt without a suite counts under ``missing``)."""
     groups: dict[str, list[int]] = {}
     for i, suite in enumerate(suites):
-        groups.setdefault(str(suite or ""), []).append(i)
+        groups.setdefault(str(suite or missing), []).append(i)
     return groups
 
 

@@ -100,12 +100,3 @@ def compare(
         "same_layer": bool(ranked and reference and ranked[0] == reference[0]),
         "shared_top": len(set(ranked[:TOP]) & set(reference[:TOP])),
     }
-
-
-def suite_groups(names: list[str | None]) -> dict[str, list[int]]:
-    """The prompt indices of each suite, in order of first appearance (no suite: the
-    run's task as one group, named ``task``)."""
-    groups: dict[str, list[int]] = {}
-    for index, name in enumerate(names):
-        groups.setdefault(name or "task", []).append(index)
-    return groups
