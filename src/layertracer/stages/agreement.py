@@ -16,7 +16,6 @@ def agreement(run: Run) -> None:
     bootstrap over prompts."""
     cfg, results = run.config.agreement, run.results
     with run.stage("agreement", 1) as step:
-        assert run.results is not None  # set by the clean pass, which runs first
         measured = measure_all(run.results, run.kept)
         section = agreement_section(measured, len(results.prompts), cfg.samples, cfg.seed)
         results.agreement = AgreementSection.model_validate(section)

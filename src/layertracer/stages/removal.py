@@ -27,7 +27,6 @@ def removal(run: Run) -> None:
     reasons = run.blocks_outside_the_stream()
     removable = [i for i in range(1, L + 1) if i not in reasons]
     ranking = [c for c in registered() if c.ranks_blocks]
-    assert run.results is not None  # set by the clean pass, which runs first
     measured = measure_all(run.results, run.kept)
     scores = {c.name: measured[c.name].curve for c in ranking if c.name in measured}
     windowed = {c.name for c in ranking if c.windows}

@@ -13,6 +13,7 @@ from layertracer.methods.spectral import oblivious
 from layertracer.methods.spectral.core import Spectrum, summarize
 from layertracer.methods.spectral.readout import direction_scores, top_tokens
 from layertracer.methods.spectral.text import SPLIT, WINDOW, text_representations
+from layertracer.methods.suite_summary import suite_groups
 from layertracer.run import Run
 from layertracer.schema.spectral import SpectralSection
 from layertracer.stages.cka import collect
@@ -31,7 +32,6 @@ DEFINITION = (
 def spectral(run: Run) -> None:
     """The ``spectral`` section, and the representations in ``arrays.npz``."""
     results = run.results
-    assert results is not None, "the clean pass comes first"
     cfg, cka = run.config.spectral, results.cka
     reps = _representations(run)  # [n, L+1, d]
     fields, spectra = summarize(reps, cfg.k)
@@ -45,7 +45,7 @@ def spectral(run: Run) -> None:
         "definition": DEFINITION,
     }
     if cfg.text_windows:
-        suites = oblivious.suite_groups([row.suite for row in results.prompts])
+        suites = suite_groups([row.suite for row in results.prompts], missing="task")
         section.update(_oblivious(run, reps, suites))
     if reps.size <= MAX_SAVED:
         results.arrays["spectral_representations"] = reps.astype(np.float32)
