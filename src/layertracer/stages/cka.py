@@ -14,7 +14,8 @@ from layertracer.stages.registry import stage
 
 @stage("cka")
 def cka(run: Run) -> None:
-    """The ``cka`` section; the Gram matrices are kept for the ``cka`` criterion."""
+    """The ``cka`` section; the Gram matrices are kept for the ``cka`` criterion and, in
+    the ``gram`` form, the representations for the ``spectral`` stage."""
     cfg = run.config.cka
     with run.stage("cka", run.num_batches) as step:
         collector = collect(run, "cka", step)
@@ -24,6 +25,8 @@ def cka(run: Run) -> None:
     section = summarize_cka(matrix, cfg.estimator, cfg.representation, n, collector.form)
     run.results.cka = section
     run.kept["cka_grams"] = grams
+    if collector.form == "gram":  # this process's rows, read again by the spectral stage
+        run.kept["cka_rows"] = collector.rows
     if section.critical_layer is None:
         run.results.warnings.append(f"CKA undefined ({cfg.estimator} estimator, n = {n})")
 

@@ -54,10 +54,15 @@ def spectral(run: Run) -> None:
 
 
 def _representations(run: Run) -> np.ndarray:
-    """Every prompt's representation at every layer, prompts in task order. ``[n, L+1, d]``"""
-    with run.stage("spectral", run.num_batches) as step:
-        collector = collect(run, "spectral", step, form="gram")
-    rows = run.gather(collector.rows)
+    """Every prompt's representation at every layer, prompts in task order: those the CKA
+    stage collected (its ``gram`` form), else from a clean pass of its own. ``[n, L+1, d]``"""
+    mine = run.kept.get("cka_rows")
+    with run.stage("spectral", 1 if mine is not None else run.num_batches) as step:
+        if mine is None:  # CKA streamed sums (``features`` form): no rows to reuse
+            mine = collect(run, "spectral", step, form="gram").rows
+        else:
+            step()
+        rows = run.gather(mine)
     return np.stack([rows[n] for n in sorted(rows)])
 
 
